@@ -1,0 +1,48 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "Shoal",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "shoal", targets: ["shoal"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // Debian's libpvm3 and libyaml, never vendored.
+        .systemLibrary(name: "CPVM", providers: [.apt(["pvm-dev"])]),
+        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+
+        // The pure core: models, levels, policy, lease state machine. No I/O, imports nothing of the project.
+        .target(name: "ShoalCore"),
+        .target(name: "ShoalManifest", dependencies: ["ShoalCore", "CYAML"]),
+        .target(name: "PVM", dependencies: [
+            "CPVM",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "ShoalTesting", dependencies: ["PVM"]),
+
+        .executableTarget(name: "shoal", dependencies: [
+            "ShoalCore", "ShoalManifest", "PVM",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // A tiny PVM task used by the integration tests: enrols, echoes messages to its parent.
+        .executableTarget(name: "shoal-pvm-echo", dependencies: ["PVM"]),
+
+        .testTarget(name: "ShoalCoreTests", dependencies: ["ShoalCore"]),
+        .testTarget(name: "ShoalManifestTests", dependencies: ["ShoalManifest", "ShoalCore", "ShoalTesting"]),
+        .testTarget(name: "PVMTests", dependencies: ["PVM", "ShoalTesting"]),
+    ]
+)
+
+// Strict settings on every target, in one place.
+for target in package.targets where target.type != .system {
+    target.swiftSettings = (target.swiftSettings ?? []) + [
+        .enableUpcomingFeature("ExistentialAny"),
+        .enableUpcomingFeature("MemberImportVisibility"),
+    ]
+}

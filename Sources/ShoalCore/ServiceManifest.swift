@@ -1,0 +1,94 @@
+/// One service, as declared by a YAML manifest in `services.d/`.
+///
+/// A service is an ordinary, unmodified TCP/HTTP server binary. Its front-end agent runs one
+/// instance locally and, under load, more instances on leased back-ends; each instance is told
+/// its port through `{port}` in ``arguments`` and the `PORT` environment variable.
+public struct ServiceManifest: Sendable, Hashable, Codable {
+    /// Unique service name: lower-case letters, digits and `-`, at most 32 characters.
+    public var name: String
+    /// The front-end host that serves this service (the paper's FE application server).
+    public var frontend: String
+    /// The executable: an absolute path, or a bare name looked up beside `shoal`, then on `PATH`.
+    /// Executed directly with ``arguments``, never through a shell.
+    public var command: String
+    /// Arguments; every `{port}` is replaced by the instance's listen port.
+    public var arguments: [String]
+    /// Extra environment for every instance.
+    public var environment: [String: String]
+    /// The public port the front-end's service manager listens on.
+    public var port: Int
+    /// Health-check path; an instance is ready when a GET on it answers 2xx.
+    public var healthCheckPath: String
+    /// Requests one instance may have in progress; more wait in the worker's queue.
+    public var concurrency: Int
+    /// The two thresholds of the paper's three-level policy.
+    public var thresholds: LoadThresholds
+    /// How many back-ends this service may lease.
+    public var backends: BackendRange
+    /// Higher priority is served first when slots are scarce.
+    public var priority: Int
+    /// Share of the pool relative to other services of the same priority.
+    public var weight: Int
+    /// How long a drain may take before the remaining requests are cut off.
+    public var drainTimeout: Duration
+
+    public init(
+        name: String,
+        frontend: String = ServiceManifest.defaultFrontend,
+        command: String,
+        arguments: [String] = [],
+        environment: [String: String] = [:],
+        port: Int,
+        healthCheckPath: String = "/health",
+        concurrency: Int = 8,
+        thresholds: LoadThresholds = LoadThresholds(),
+        backends: BackendRange = BackendRange(),
+        priority: Int = 0,
+        weight: Int = 1,
+        drainTimeout: Duration = .seconds(30)
+    ) {
+        self.name = name
+        self.frontend = frontend
+        self.command = command
+        self.arguments = arguments
+        self.environment = environment
+        self.port = port
+        self.healthCheckPath = healthCheckPath
+        self.concurrency = concurrency
+        self.thresholds = thresholds
+        self.backends = backends
+        self.priority = priority
+        self.weight = weight
+        self.drainTimeout = drainTimeout
+    }
+
+    public static let defaultFrontend = "localhost"
+
+    /// The argument vector for an instance listening on `port`.
+    public func arguments(forPort port: Int) -> [String] {
+        arguments.map { $0.replacing("{port}", with: String(port)) }
+    }
+}
+
+/// The paper's two thresholds, in requests in progress on one member.
+/// Below `low` a member is Low; at or above `high` it is High; in between, Medium.
+public struct LoadThresholds: Sendable, Hashable, Codable {
+    public var low: Int
+    public var high: Int
+
+    public init(low: Int = 2, high: Int = 6) {
+        self.low = low
+        self.high = high
+    }
+}
+
+/// The number of back-ends a service may lease, `min...max`.
+public struct BackendRange: Sendable, Hashable, Codable {
+    public var min: Int
+    public var max: Int
+
+    public init(min: Int = 0, max: Int = 3) {
+        self.min = min
+        self.max = max
+    }
+}
