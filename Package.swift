@@ -10,6 +10,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // Debian's libpvm3 and libyaml, never vendored.
@@ -29,6 +30,14 @@ let package = Package(
             "ShoalCore", "ShoalManifest", "PVM",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The paper's sample web server: document size, delay and CPU work per request. Knows nothing of Shoal.
+        .executableTarget(name: "shoal-webserver", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // A tiny PVM task used by the integration tests: enrols, echoes messages to its parent.
         .executableTarget(name: "shoal-pvm-echo", dependencies: ["PVM"]),

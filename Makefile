@@ -1,0 +1,26 @@
+# Shoal — build, test and set-up. `make test` is all a fresh Debian machine needs.
+SHELL := /bin/bash
+SWIFT ?= swift
+# Debian packages the build and the tests need; `make setup` installs the missing ones.
+APT_PACKAGES := pvm pvm-dev libtirpc-dev libyaml-dev libsqlite3-dev iproute2 util-linux procps
+
+.PHONY: setup build test clean
+
+setup:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "setup: installing $$missing"; \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
+	fi
+	@command -v $(SWIFT) >/dev/null || { echo "setup: Swift 6 is needed (https://swift.org/install)"; exit 1; }
+
+build: setup
+	$(SWIFT) build
+
+test: setup
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+clean:
+	rm -rf .build
