@@ -56,7 +56,7 @@ struct WebServer: AsyncParsableCommand {
 
         print("shoal-webserver listening on \(host):\(channel.localAddress?.port ?? port)"
             + " size=\(size) delay_ms=\(delayMs) cpu_ms=\(cpuMs) concurrency=\(concurrency)")
-        fflush(stdout)  // A parent reads the port from this line; don't leave it in a buffer.
+        fflush(nil)  // A parent reads the port from this line: flush every stream (naming stdout is not Sendable).
         try await channel.closeFuture.get()
         try await cpuPool.shutdownGracefully()
     }
