@@ -18,7 +18,7 @@ let package = Package(
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
 
         // The pure core: models, levels, policy, lease state machine. No I/O, imports nothing of the project.
-        .target(name: "ShoalCore"),
+        .target(name: "ShoalCore", exclude: ["README.md"]),
         .target(name: "ShoalManifest", dependencies: ["ShoalCore", "CYAML"]),
         .target(name: "PVM", dependencies: [
             "CPVM",

@@ -1,0 +1,131 @@
+/// The lease lifecycle. Each event is a `mutating func` named after what happened; it changes
+/// the lease and returns the one ``Lease/Action`` the broker must carry out, or throws when the
+/// event makes no sense in the lease's state (and then changes nothing).
+///
+/// ```
+/// requested ─grant─► granted ─ready─► active ─drainRequested─► draining ─drained─► released
+///                                        ▲                          │
+///                                        └──────drainCancelled──────┘
+/// any live state ─revoke / expired / drain deadline─► revoked
+/// ```
+extension Lease {
+    public enum Action: Sendable, Hashable {
+        /// Nothing to do outside the record.
+        case none
+        /// Start the worker and the service instance on `host`.
+        case spawn(host: String)
+        /// Tell the front-end it may route to this back-end.
+        case addMember
+        /// Tell the front-end to stop routing here and the worker to drain by `deadline`.
+        case orderDrain(deadline: Timestamp)
+        /// Tell the front-end to route here again (a drain was cancelled).
+        case resumeRouting
+        /// Kill the lease's tasks; its slot is free.
+        case stopTasks
+    }
+
+    public struct TransitionError: Error, Sendable, Hashable, CustomStringConvertible {
+        public var lease: LeaseID
+        public var event: String
+        public var state: LeaseState
+
+        public init(lease: LeaseID, event: String, state: LeaseState) {
+            self.lease = lease
+            self.event = event
+            self.state = state
+        }
+
+        public var description: String { "lease \(lease) is \(state.rawValue): cannot \(event)" }
+    }
+
+    /// A slot on `host` was given to this lease.
+    public mutating func grant(host: String) throws(TransitionError) -> Action {
+        guard state == .requested else { throw refusal("grant") }
+        self.host = host
+        state = .granted
+        return .spawn(host: host)
+    }
+
+    /// The worker and service instance were started with these task ids.
+    public mutating func spawned(tasks: [Int32]) throws(TransitionError) -> Action {
+        guard state == .granted else { throw refusal("record spawned tasks") }
+        self.tasks = tasks
+        return .none
+    }
+
+    /// The service instance passed its health check.
+    public mutating func becameReady() throws(TransitionError) -> Action {
+        guard state == .granted else { throw refusal("become ready") }
+        state = .active
+        return .addMember
+    }
+
+    /// The front-end's heartbeat: the lease lives for another `ttl`.
+    public mutating func renew(now: Timestamp, ttl: Duration) throws(TransitionError) -> Action {
+        guard !state.isFinal else { throw refusal("renew") }
+        expiresAt = now + ttl
+        return .none
+    }
+
+    /// Give the back-end back gracefully. A lease that serves nothing yet ends at once; an active
+    /// one drains; a drain already under way keeps the earlier deadline.
+    public mutating func drainRequested(_ requested: Drain) throws(TransitionError) -> Action {
+        switch state {
+        case .requested:
+            state = .released
+            return .none
+        case .granted:
+            state = .released
+            return .stopTasks
+        case .active:
+            state = .draining
+            drain = requested
+            return .orderDrain(deadline: requested.deadline)
+        case .draining:
+            if let current = drain, current.deadline <= requested.deadline { return .none }
+            drain = requested
+            return .orderDrain(deadline: requested.deadline)
+        case .released, .revoked:
+            throw refusal("drain")
+        }
+    }
+
+    /// Load rose again before the drain finished: keep the back-end. Only the front-end's own
+    /// scale-down can be taken back; a preemption or maintenance drain cannot.
+    public mutating func drainCancelled() throws(TransitionError) -> Action {
+        guard state == .draining, drain?.reason == .scaleDown else { throw refusal("cancel its drain") }
+        state = .active
+        drain = nil
+        return .resumeRouting
+    }
+
+    /// The worker reports that its last in-flight request finished.
+    public mutating func drained() throws(TransitionError) -> Action {
+        guard state == .draining else { throw refusal("finish draining") }
+        state = .released
+        return .stopTasks
+    }
+
+    /// Taken away at once: the host or a task died, or the spawn failed.
+    public mutating func revoke(_ reason: RevocationReason) throws(TransitionError) -> Action {
+        guard !state.isFinal else { throw refusal("be revoked") }
+        let hadTasks = state != .requested
+        state = .revoked
+        revocation = reason
+        return hadTasks ? .stopTasks : .none
+    }
+
+    /// Time passed: a lease not renewed before it expired, or a drain past its deadline, is revoked.
+    public mutating func tick(now: Timestamp) -> Action {
+        guard !state.isFinal else { return .none }
+        if now >= expiresAt { return (try? revoke(.ttlExpired)) ?? .none }
+        if state == .draining, let drain, now >= drain.deadline {
+            return (try? revoke(.drainDeadlinePassed)) ?? .none
+        }
+        return .none
+    }
+
+    private func refusal(_ event: String) -> TransitionError {
+        TransitionError(lease: id, event: event, state: state)
+    }
+}

@@ -1,0 +1,117 @@
+import ShoalCore
+import Testing
+
+@Suite struct LeaseStateMachineTests {
+    let start = Timestamp(milliseconds: 1_000_000)
+    let ttl = Duration.seconds(10)
+
+    func newLease() -> Lease {
+        Lease(id: LeaseID("L-1"), service: "a", frontend: "fe-a", requestedAt: start, ttl: ttl)
+    }
+
+    func activeLease() throws -> Lease {
+        var lease = newLease()
+        _ = try lease.grant(host: "c1")
+        _ = try lease.spawned(tasks: [0x40001, 0x40002])
+        _ = try lease.becameReady()
+        return lease
+    }
+
+    @Test func theHappyPathRunsRequestedToReleased() throws {
+        var lease = newLease()
+        #expect(lease.state == .requested && !lease.holdsSlot)
+        #expect(try lease.grant(host: "c1") == .spawn(host: "c1"))
+        #expect(lease.state == .granted && lease.host == "c1" && lease.holdsSlot)
+        #expect(try lease.spawned(tasks: [7, 8]) == .none)
+        #expect(lease.tasks == [7, 8])
+        #expect(try lease.becameReady() == .addMember)
+        #expect(lease.state == .active)
+        let deadline = start + .seconds(30)
+        #expect(try lease.drainRequested(Drain(reason: .scaleDown, deadline: deadline)) == .orderDrain(deadline: deadline))
+        #expect(lease.state == .draining && lease.holdsSlot)
+        #expect(try lease.drained() == .stopTasks)
+        #expect(lease.state == .released && !lease.holdsSlot)
+    }
+
+    @Test func aRefusedEventChangesNothing() throws {
+        var lease = try activeLease()
+        let before = lease
+        #expect(throws: Lease.TransitionError.self) { try lease.grant(host: "c2") }
+        #expect(throws: Lease.TransitionError.self) { try lease.drained() }
+        #expect(lease == before)
+        let error = Lease.TransitionError(lease: LeaseID("L-1"), event: "grant", state: .active)
+        #expect(error.description == "lease L-1 is active: cannot grant")
+    }
+
+    @Test func aFinalLeaseCannotBeRenewedOrRevokedAgain() throws {
+        var lease = try activeLease()
+        #expect(try lease.revoke(.hostFailed) == .stopTasks)
+        #expect(lease.state == .revoked && lease.revocation == .hostFailed)
+        #expect(throws: Lease.TransitionError.self) { try lease.renew(now: start, ttl: ttl) }
+        #expect(throws: Lease.TransitionError.self) { try lease.revoke(.taskDied) }
+        #expect(lease.revocation == .hostFailed)
+    }
+
+    @Test func drainingAnUnservedLeaseEndsItAtOnce() throws {
+        var requested = newLease()
+        #expect(try requested.drainRequested(Drain(reason: .scaleDown, deadline: start)) == .none)
+        #expect(requested.state == .released)
+
+        var granted = newLease()
+        _ = try granted.grant(host: "c1")
+        #expect(try granted.drainRequested(Drain(reason: .scaleDown, deadline: start)) == .stopTasks)
+        #expect(granted.state == .released)
+    }
+
+    @Test func aSecondDrainKeepsTheEarlierDeadline() throws {
+        var lease = try activeLease()
+        let early = start + .seconds(5), late = start + .seconds(50)
+        _ = try lease.drainRequested(Drain(reason: .scaleDown, deadline: early))
+        #expect(try lease.drainRequested(Drain(reason: .maintenance, deadline: late)) == .none)
+        #expect(lease.drain == Drain(reason: .scaleDown, deadline: early))
+        let earlier = start + .seconds(1)
+        #expect(try lease.drainRequested(Drain(reason: .preemption, deadline: earlier)) == .orderDrain(deadline: earlier))
+        #expect(lease.drain?.reason == .preemption)
+    }
+
+    @Test func onlyAScaleDownDrainCanBeCancelled() throws {
+        var lease = try activeLease()
+        _ = try lease.drainRequested(Drain(reason: .scaleDown, deadline: start + .seconds(30)))
+        #expect(try lease.drainCancelled() == .resumeRouting)
+        #expect(lease.state == .active && lease.drain == nil)
+
+        _ = try lease.drainRequested(Drain(reason: .preemption, deadline: start + .seconds(30)))
+        #expect(throws: Lease.TransitionError.self) { try lease.drainCancelled() }
+        #expect(lease.state == .draining)
+    }
+
+    @Test func anUnrenewedLeaseExpiresAndARenewedOneDoesNot() throws {
+        var lease = try activeLease()
+        #expect(lease.tick(now: start + .seconds(9)) == .none)
+        _ = try lease.renew(now: start + .seconds(9), ttl: ttl)
+        #expect(lease.tick(now: start + .seconds(15)) == .none)
+        #expect(lease.tick(now: start + .seconds(19)) == .stopTasks)
+        #expect(lease.state == .revoked && lease.revocation == .ttlExpired)
+        #expect(lease.tick(now: start + .seconds(100)) == .none)
+    }
+
+    @Test func aDrainPastItsDeadlineIsRevoked() throws {
+        var lease = try activeLease()
+        _ = try lease.renew(now: start, ttl: .seconds(3600))
+        _ = try lease.drainRequested(Drain(reason: .preemption, deadline: start + .seconds(5)))
+        #expect(lease.tick(now: start + .seconds(4)) == .none)
+        #expect(lease.tick(now: start + .seconds(5)) == .stopTasks)
+        #expect(lease.revocation == .drainDeadlinePassed)
+    }
+
+    @Test func aRequestWithNoSlotYetNeedsNoKill() throws {
+        var lease = newLease()
+        #expect(try lease.revoke(.ttlExpired) == .none)
+        #expect(lease.state == .revoked)
+    }
+
+    @Test func timestampsAddDurationsInMilliseconds() {
+        #expect(start + .milliseconds(1500) == Timestamp(milliseconds: 1_001_500))
+        #expect((start + .seconds(2)) - start == .seconds(2))
+    }
+}

@@ -1,0 +1,77 @@
+import ShoalCore
+import Testing
+
+/// The load manager's rule, thresholds low 2 / high 6, with a hand-driven clock.
+@Suite struct ScalePolicyTests {
+    let t0 = Timestamp(milliseconds: 5_000_000)
+
+    func policy(min: Int = 0, max: Int = 3) -> ScalePolicy {
+        ScalePolicy(thresholds: LoadThresholds(low: 2, high: 6), backends: BackendRange(min: min, max: max),
+                    holdTime: .seconds(5), readinessAllowance: .seconds(2))
+    }
+
+    @Test func aHighFrontEndAloneLeasesItsFirstBackend() {
+        var scale = policy()
+        #expect(scale.evaluate(.init(localInFlight: 5), now: t0) == .hold)
+        #expect(scale.evaluate(.init(localInFlight: 6), now: t0) == .acquire)
+    }
+
+    @Test func oneMoreOnlyWhenEveryBackendIsHigh() {
+        var scale = policy()
+        #expect(scale.evaluate(.init(serving: [6, 5]), now: t0) == .hold)
+        #expect(scale.evaluate(.init(serving: [6, 9]), now: t0) == .acquire)
+    }
+
+    @Test func aPendingLeaseIsCountedSoABurstDoesNotOverAsk() {
+        var scale = policy()
+        let pending = [t0]
+        #expect(scale.evaluate(.init(serving: [9], pendingSince: pending), now: t0 + .seconds(1)) == .hold)
+        // Past the readiness allowance the request is presumed lost; another may be asked for.
+        #expect(scale.evaluate(.init(serving: [9], pendingSince: pending), now: t0 + .seconds(3)) == .acquire)
+    }
+
+    @Test func neverAboveMaxBackends() {
+        var scale = policy(max: 2)
+        #expect(scale.evaluate(.init(serving: [9, 9]), now: t0) == .hold)
+    }
+
+    @Test func risingLoadCancelsADrainInsteadOfLeasing() {
+        var scale = policy()
+        #expect(scale.evaluate(.init(serving: [8], draining: 1), now: t0) == .cancelDrain)
+    }
+
+    @Test func theMinimumIsKeptEvenWithoutLoad() {
+        var scale = policy(min: 1)
+        #expect(scale.evaluate(.init(), now: t0) == .acquire)
+        #expect(scale.evaluate(.init(pendingSince: [t0]), now: t0) == .hold)
+        #expect(scale.evaluate(.init(draining: 1), now: t0) == .cancelDrain)
+        #expect(scale.evaluate(.init(serving: [0]), now: t0 + .seconds(60)) == .hold, "not below min")
+    }
+
+    @Test func allLowForTheHoldTimeReleasesTheLastAdded() {
+        var scale = policy()
+        let lowLoad = ScalePolicy.Snapshot(serving: [1, 0, 1])
+        #expect(scale.evaluate(lowLoad, now: t0) == .hold)
+        #expect(scale.evaluate(lowLoad, now: t0 + .seconds(4)) == .hold)
+        #expect(scale.evaluate(lowLoad, now: t0 + .seconds(5)) == .release(index: 2))
+        // The next release needs a new hold period.
+        #expect(scale.evaluate(.init(serving: [1, 0]), now: t0 + .seconds(6)) == .hold)
+        #expect(scale.evaluate(.init(serving: [1, 0]), now: t0 + .seconds(11)) == .release(index: 1))
+    }
+
+    @Test func aMediumMomentRestartsTheHoldPeriod() {
+        var scale = policy()
+        #expect(scale.evaluate(.init(serving: [0, 0]), now: t0) == .hold)
+        #expect(scale.evaluate(.init(serving: [3, 0]), now: t0 + .seconds(3)) == .hold)
+        #expect(scale.evaluate(.init(serving: [0, 0]), now: t0 + .seconds(6)) == .hold)
+        #expect(scale.evaluate(.init(serving: [0, 0]), now: t0 + .seconds(10)) == .hold)
+        #expect(scale.evaluate(.init(serving: [0, 0]), now: t0 + .seconds(11)) == .release(index: 1))
+    }
+
+    @Test func hysteresisMediumLoadNeitherAddsNorRemoves() {
+        var scale = policy()
+        for second in 0..<30 {
+            #expect(scale.evaluate(.init(serving: [4, 3]), now: t0 + .seconds(second)) == .hold)
+        }
+    }
+}
