@@ -39,12 +39,12 @@ let package = Package(
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        // A tiny PVM task used by the integration tests: enrols, echoes messages to its parent.
-        .executableTarget(name: "shoal-pvm-echo", dependencies: ["PVM"]),
+        // A tiny PVM task used by the integration tests: enrols, echoes every message to its sender.
+        .executableTarget(name: "shoal-pvm-echo", dependencies: ["PVM", "ShoalTesting", .product(name: "Logging", package: "swift-log")]),
 
         .testTarget(name: "ShoalCoreTests", dependencies: ["ShoalCore"]),
         .testTarget(name: "ShoalManifestTests", dependencies: ["ShoalManifest", "ShoalCore", "ShoalTesting"]),
-        .testTarget(name: "PVMTests", dependencies: ["PVM", "ShoalTesting"]),
+        .testTarget(name: "PVMTests", dependencies: ["PVM", "ShoalTesting", .product(name: "Logging", package: "swift-log")]),
     ]
 )
 
