@@ -24,6 +24,15 @@ let package = Package(
             "CPVM",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The NIO HTTP/1.1 relay used by the front-end's service manager and by the worker.
+        .target(name: "ShoalProxy", dependencies: [
+            "ShoalCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "ShoalTesting", dependencies: ["PVM"]),
 
         .executableTarget(name: "shoal", dependencies: [
@@ -45,6 +54,13 @@ let package = Package(
         .testTarget(name: "ShoalCoreTests", dependencies: ["ShoalCore"]),
         .testTarget(name: "ShoalManifestTests", dependencies: ["ShoalManifest", "ShoalCore", "ShoalTesting"]),
         .testTarget(name: "PVMTests", dependencies: ["PVM", "ShoalTesting", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "ShoalProxyTests", dependencies: [
+            "ShoalProxy", "ShoalCore", "ShoalTesting",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
     ]
 )
 

@@ -1,0 +1,324 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// The request's way in: admission, member choice, connection, streaming the body, retries.
+extension ClientRelayHandler {
+    func requestHead(_ clientHead: HTTPRequestHead) {
+        guard phase == .idle else {
+            // channelRead queues requests that arrive early; anything else is a bug we won't relay.
+            closeNow()
+            return
+        }
+        generation &+= 1
+        sawRequestBytes = false
+        clientVersion = clientHead.version
+        clientKeepAlive = clientHead.isKeepAlive
+        requestIsHEAD = clientHead.method == .HEAD
+        requestEnded = false
+        requestSent = false
+        responseStarted = false
+        bodyBytes = 0
+        retriesLeft = 1
+        staleRetryUsed = false
+        forceFreshConnection = false
+
+        var head = clientHead
+        let facts = ForwardedHeaders.prepareRequest(&head, clientAddress: clientAddress, configuration: configuration)
+        upstreamHead = head
+        requestHasBody = facts.hasBody
+        expectsContinue = facts.expectsContinue
+        isReplayable = configuration.retryIdempotentRequests && !facts.hasBody
+            && (head.method == .GET || head.method == .HEAD)
+
+        if let length = facts.contentLength, length > configuration.maxRequestBodyBytes {
+            fail(RelayError(.bodyTooLarge, "request body of \(length) bytes exceeds the limit of \(configuration.maxRequestBodyBytes)"))
+            return
+        }
+        guard let context else { return }
+        switch shared.admission.admit(on: context.eventLoop) {
+        case .admitted:
+            holdsAdmission = true
+            route(excluding: nil)
+        case .queued(let ticket):
+            phase = .awaitingAdmission
+            admissionTicket = ticket
+            deadline = loop.now + (shared.admission.limits?.queueTimeout ?? configuration.responseHeadTimeout)
+            let generation = self.generation
+            ticket.futureResult.assumeIsolated().whenComplete { [self] result in
+                guard case .success = result else { return }  // Cancelled by us.
+                admissionGranted(generation: generation)
+            }
+        case .queueFull:
+            let limits = shared.admission.limits
+            fail(RelayError(.queueFull, "\(limits?.maxConcurrent ?? 0) requests running and \(limits?.maxQueued ?? 0) waiting; try again later"))
+        case .draining:
+            closeAfterResponse = true
+            fail(RelayError(.draining, "this relay is draining and takes no new requests"))
+        }
+    }
+
+    func requestBody(_ body: ByteBuffer) {
+        bodyBytes += body.readableBytes
+        if bodyBytes > configuration.maxRequestBodyBytes {
+            requestBodyTooLarge()
+            return
+        }
+        deadline = loop.now + configuration.requestBodyIdleTimeout
+        switch phase {
+        case .exchanging:
+            upstream?.send(.body(.byteBuffer(body)))
+            upstreamNeedsFlush = true
+        case .awaitingAdmission, .connecting:
+            buffered.append(.body(.byteBuffer(body)))
+        case .discarding, .idle, .closed:
+            break
+        }
+    }
+
+    func requestEnd(_ trailers: HTTPHeaders?) {
+        requestEnded = true
+        switch phase {
+        case .exchanging:
+            guard let upstream else { return }
+            upstream.send(.end(trailers))
+            upstream.flush()
+            upstreamNeedsFlush = false
+            requestSent = true
+            if !responseStarted { deadline = loop.now + configuration.responseHeadTimeout }
+        case .awaitingAdmission, .connecting:
+            buffered.append(.end(trailers))
+        case .discarding:
+            becomeIdle()
+        case .idle, .closed:
+            break
+        }
+    }
+
+    private func admissionGranted(generation: Int) {
+        guard generation == self.generation, phase == .awaitingAdmission else {
+            // The client left (or timed out) just as its turn came: give the turn back.
+            shared.admission.release()
+            return
+        }
+        admissionTicket = nil
+        holdsAdmission = true
+        route(excluding: nil)
+    }
+
+    /// Chooses a member and gets a connection to it: from the pool at once, or a new one.
+    /// `failed` is a member that just failed this request, and `failure` what to answer if
+    /// there is no other member to try.
+    func route(excluding failed: Member?, failure: RelayError? = nil) {
+        guard let member = loop.router.choose(now: loop.now, excluding: failed) else {
+            fail(failure ?? RelayError(.noMember, "no member to send the request to"))
+            return
+        }
+        if failed != nil { shared.statistics.retryCount.add(1, ordering: .relaxed) }
+        self.member = member
+        if !forceFreshConnection, let connection = loop.pool.checkout(member) {
+            attach(connection)
+            return
+        }
+        forceFreshConnection = false
+        phase = .connecting
+        deadline = .distantFuture  // The bootstrap's connect timeout covers this phase.
+        let generation = self.generation
+        loop.pool.connect(to: member) { [self] result in
+            connectCompleted(result, member: member, generation: generation)
+        }
+    }
+
+    private func connectCompleted(_ result: Result<UpstreamConnection, any Error>, member: Member, generation: Int) {
+        guard generation == self.generation, phase == .connecting else {
+            // The request is gone; a fresh connection is still worth keeping.
+            if case .success(let connection) = result { loop.pool.checkin(connection, now: loop.now) }
+            return
+        }
+        switch result {
+        case .success(let connection):
+            attach(connection)
+        case .failure(let error):
+            let timedOut: Bool
+            if case ChannelError.connectTimeout = error { timedOut = true } else { timedOut = false }
+            let reason = timedOut ? "connect timed out" : "connect failed: \(Self.describe(error))"
+            memberFailed(member, reason: reason)
+            let failure = RelayError(timedOut ? .memberTimeout : .memberUnreachable, "member \(member.name) is unreachable (\(reason))")
+            // Nothing reached the member, so any request may go elsewhere, body or not.
+            if retriesLeft > 0 {
+                retriesLeft -= 1
+                retry(after: member, failure: failure)
+            } else {
+                fail(failure)
+            }
+        }
+    }
+
+    /// Starts the request on `connection`: head, whatever body arrived meanwhile, and the end if it came.
+    private func attach(_ connection: UpstreamConnection) {
+        guard let head = upstreamHead, let context else { return }
+        upstream = connection
+        connection.exchange = self
+        connection.requestsStarted += 1
+        if clientWritable { connection.resumeReads() } else { connection.pauseReads() }
+        phase = .exchanging
+        requestSent = false
+        if expectsContinue, !requestEnded {
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: clientVersion, status: .continue))), promise: nil)
+            expectsContinue = false
+        }
+        connection.send(.head(head))
+        while let part = buffered.popFirst() {
+            if case .end = part { requestSent = true }
+            connection.send(part)
+        }
+        if requestEnded, !requestSent {
+            // A retry: the end went to the failed connection.
+            connection.send(.end(nil))
+            requestSent = true
+        }
+        connection.flush()
+        upstreamNeedsFlush = false
+        deadline = loop.now + (requestSent ? configuration.responseHeadTimeout : configuration.requestBodyIdleTimeout)
+        resumeReadsIfPossible()
+    }
+
+    /// The member's connection closed or failed before the answer was complete.
+    func upstreamClosed(_ connection: UpstreamConnection, error: (any Error)?) {
+        guard connection === upstream else { return }
+        upstream = nil
+        let reason = error.map { Self.describe($0) } ?? "connection closed"
+        guard let member else {
+            fail(RelayError(.memberUnreachable, "the member closed the connection before answering (\(reason))"))
+            return
+        }
+        if responseStarted {
+            // Part of the answer is out; the only honest signal left is closing the connection.
+            logger.warning(
+                "member closed the connection mid-response; closing the client connection",
+                metadata: ["member": "\(member.name)", "client": "\(clientAddress)", "reason": "\(reason)"])
+            phase = .closed
+            abandonExchange()
+            closeNow()
+            return
+        }
+        if isReplayable, connection.wasReused, !staleRetryUsed {
+            // Most likely the member closed the idle connection just as we reused it.
+            staleRetryUsed = true
+            forceFreshConnection = true
+            endMemberRequest()
+            route(excluding: nil)
+            return
+        }
+        if !connection.wasReused { memberFailed(member, reason: reason) }
+        let failure = RelayError(.memberUnreachable, "member \(member.name) closed the connection before answering (\(reason))")
+        if isReplayable, retriesLeft > 0 {
+            retriesLeft -= 1
+            retry(after: member, failure: failure)
+            return
+        }
+        fail(failure)
+    }
+
+    private func retry(after failed: Member, failure: RelayError) {
+        endMemberRequest()
+        logger.debug("retrying on another member", metadata: ["failed": "\(failed.name)", "uri": "\(upstreamHead?.uri ?? "")"])
+        route(excluding: failed, failure: failure)
+    }
+
+    private func memberFailed(_ member: Member, reason: String) {
+        if member.isHealthy(at: loop.now) {
+            logger.warning("member unreachable; out of rotation for a while", metadata: [
+                "member": "\(member.name)", "address": "\(member.address)", "reason": "\(reason)",
+            ])
+        }
+        member.markFailed(now: loop.now, backoff: configuration.unhealthyBackoff, reason: reason)
+    }
+
+    private func requestBodyTooLarge() {
+        let error = RelayError(.bodyTooLarge, "request body exceeds the limit of \(configuration.maxRequestBodyBytes) bytes")
+        if responseStarted {
+            logger.notice("request body too large mid-response; closing", metadata: ["client": "\(clientAddress)"])
+            phase = .closed
+            abandonExchange()
+            closeNow()
+        } else {
+            closeAfterResponse = true
+            fail(error)
+        }
+    }
+
+    /// The codec could not parse the request: answer below the codec and close.
+    func requestUnparsable(_ error: any Error) {
+        let relayError = LocalResponse.error(forDecoderError: error)
+        logger.notice("bad request", metadata: ["client": "\(clientAddress)", "error": "\(relayError)"])
+        let wasAnswering = responseStarted && phase != .idle
+        phase = .closed
+        abandonExchange()
+        if wasAnswering {
+            closeNow()
+        } else {
+            shared.statistics.localResponseCount.add(1, ordering: .relaxed)
+            closeGracefully(writing: LocalResponse.raw(for: relayError, allocator: context?.channel.allocator ?? ByteBufferAllocator()))
+        }
+    }
+
+    // MARK: Book-keeping
+
+    func endMemberRequest() {
+        if let member {
+            self.member = nil
+            member.endRequest()
+        }
+    }
+
+    /// The request is over (answered or abandoned): uncount it everywhere.
+    func finishRequest() {
+        endMemberRequest()
+        if holdsAdmission {
+            holdsAdmission = false
+            shared.admission.release()
+        }
+    }
+
+    /// Drops the request in progress: the member connection (closed, not reusable mid-exchange),
+    /// buffered parts, counts, and any queue place.
+    func abandonExchange() {
+        generation &+= 1
+        if let connection = upstream {
+            upstream = nil
+            connection.exchange = nil
+            connection.close()
+        }
+        buffered.removeAll()
+        finishRequest()
+        if let ticket = admissionTicket {
+            admissionTicket = nil
+            // If cancelling fails the turn was granted meanwhile; the grant callback sees the
+            // stale generation and releases it.
+            _ = shared.admission.cancel(ticket)
+        }
+    }
+
+    func becomeIdle() {
+        phase = .idle
+        sawRequestBytes = false
+        deadline = loop.now + configuration.clientIdleTimeout
+        upstreamHead = nil
+        if closeAfterResponse {
+            closeGracefully()
+            return
+        }
+        deliverPipelined()
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? IOError { return error.description }
+        if let error = error as? NIOConnectionError {
+            return error.connectionErrors.first.map { "\($0.error)" } ?? "\(error)"
+        }
+        return "\(error)"
+    }
+}

@@ -1,0 +1,121 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// The answer's way out: the member's response relayed to the client, or the relay's own.
+extension ClientRelayHandler {
+    func upstreamResponseHead(_ memberHead: HTTPResponseHead, from connection: UpstreamConnection) {
+        guard connection === upstream, !responseStarted, let context else { return }
+        responseStarted = true
+        var head = memberHead
+        if !clientKeepAlive || inputClosed || shared.admission.isDraining
+            || !ForwardedHeaders.responseCanBeFramed(head, clientVersion: clientVersion, requestIsHEAD: requestIsHEAD)
+        {
+            // A draining relay closes connections as their answers finish, so a front-end's pool
+            // lets go of a worker that is about to stop.
+            closeAfterResponse = true
+        }
+        ForwardedHeaders.prepareResponse(&head, clientVersion: clientVersion, keepAlive: !closeAfterResponse, configuration: configuration)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        clientNeedsFlush = true
+        deadline = loop.now + configuration.responseBodyIdleTimeout
+    }
+
+    func upstreamResponseBody(_ body: ByteBuffer, from connection: UpstreamConnection) {
+        guard connection === upstream, let context else { return }
+        // Backpressure on the member's side follows from channelWritabilityChanged, which fires
+        // inside this write when the client's buffer crosses its high-water mark.
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        clientNeedsFlush = true
+        deadline = loop.now + configuration.responseBodyIdleTimeout
+    }
+
+    func upstreamReadComplete(from connection: UpstreamConnection) {
+        guard connection === upstream, clientNeedsFlush else { return }
+        clientNeedsFlush = false
+        context?.flush()
+    }
+
+    func upstreamWritabilityChanged(from connection: UpstreamConnection) {
+        guard connection === upstream else { return }
+        resumeReadsIfPossible()
+    }
+
+    func upstreamResponseEnd(_ trailers: HTTPHeaders?, from connection: UpstreamConnection) {
+        guard connection === upstream, let context else { return }
+        upstream = nil
+        if requestSent {
+            loop.pool.checkin(connection, now: loop.now)
+        } else {
+            // The member answered before taking the whole body: the connection is mid-request.
+            connection.exchange = nil
+            connection.close()
+        }
+        finishRequest()
+        clientNeedsFlush = false
+        let close = closeAfterResponse || (inputClosed && pipelined.isEmpty)
+        if close {
+            phase = .closed
+        } else if requestEnded {
+            phase = .idle
+            sawRequestBytes = false
+            upstreamHead = nil
+            deadline = loop.now + configuration.clientIdleTimeout
+        } else {
+            phase = .discarding
+            deadline = loop.now + configuration.requestBodyIdleTimeout
+        }
+        context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+        if close {
+            closeGracefully()
+        } else {
+            deliverPipelined()
+        }
+    }
+
+    /// Answers the current request with the relay's own error response. The connection stays
+    /// open when the client allows it and no unread request body is in the way.
+    func fail(_ error: RelayError) {
+        guard let context, phase != .closed, !responseStarted else {
+            if responseStarted { closeNow() }
+            return
+        }
+        abandonExchange()
+        shared.statistics.localResponseCount.add(1, ordering: .relaxed)
+        let metadata: Logger.Metadata = [
+            "client": "\(clientAddress)", "code": "\(error.code)",
+            "request": "\(upstreamHead.map { "\($0.method) \($0.uri)" } ?? "-")",
+        ]
+        if error.status.code >= 500 {
+            logger.warning("\(error)", metadata: metadata)
+        } else {
+            logger.notice("\(error)", metadata: metadata)
+        }
+
+        responseStarted = true
+        let close = closeAfterResponse || (inputClosed && pipelined.isEmpty) || !clientKeepAlive
+            || (!requestEnded && requestHasBody)
+        let body = LocalResponse.body(for: error, allocator: context.channel.allocator)
+        let head = LocalResponse.head(for: error, version: clientVersion, keepAlive: !close, bodyLength: body.readableBytes)
+        if close {
+            phase = .closed
+        } else if requestEnded {
+            phase = .idle
+            sawRequestBytes = false
+            deadline = loop.now + configuration.clientIdleTimeout
+        } else {
+            phase = .discarding
+            deadline = loop.now + configuration.requestBodyIdleTimeout
+        }
+        upstreamHead = nil
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        if !requestIsHEAD { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        if close {
+            closeGracefully()
+        } else {
+            deliverPipelined()
+        }
+    }
+}

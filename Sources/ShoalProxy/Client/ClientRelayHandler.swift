@@ -1,0 +1,254 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// One client connection of the relay: takes each request (admission, member choice, pooled
+/// upstream connection), streams it to the member and the answer back, and answers itself when
+/// it must (`4xx`/`5xx`).
+///
+/// Requests on one connection are strictly one after another: pipelined ones wait in
+/// ``pipelined`` (see `+Pipelining`). The member's channel lives on the same event loop, so
+/// relaying is direct method calls between this handler and ``UpstreamConnection``.
+///
+/// Backpressure, both ways, by holding back `read()`: this handler swallows the client
+/// channel's reads while the member's channel is not writable (or there is no member channel
+/// yet), and ``UpstreamConnection`` swallows the member channel's reads while the client's
+/// channel is not writable. Neither side is ever read faster than the other takes the bytes.
+///
+/// The request lifecycle lives in `+Request`, the answer's in `+Response`, deadlines in
+/// `+Deadlines`, pipelined requests in `+Pipelining`.
+final class ClientRelayHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    enum Phase {
+        /// Waiting for a request head.
+        case idle
+        /// The head is in; waiting for a turn in the admission queue.
+        case awaitingAdmission
+        /// A member is chosen; waiting for a new connection to it.
+        case connecting
+        /// The request and/or the answer are streaming.
+        case exchanging
+        /// The answer is complete; the rest of the request body is read and dropped.
+        case discarding
+        /// The connection is closing; nothing more happens.
+        case closed
+    }
+
+    let loop: RelayLoop
+    let shared: RelayShared
+    /// A copy per connection: reading a field through `shared` each time would copy the whole
+    /// struct (and retain its strings) on every access.
+    let configuration: RelayConfiguration
+    let connectionGuard: ConnectionGuard
+    /// The client's address, for `X-Forwarded-For` and logs: made once per connection.
+    let clientAddress: String
+    var context: ChannelHandlerContext?
+    /// This handler's slot in the loop's connection list (for deadline checks).
+    var registryIndex = -1
+
+    var phase = Phase.idle
+    /// When the current phase times out; checked by the loop's timer (see `+Deadlines`).
+    var deadline: NIODeadline
+    /// Bytes of the next request arrived while idle: the head timeout runs, not the idle one.
+    var sawRequestBytes = false
+    /// The client half-closed: answer what it asked, then close.
+    var inputClosed = false
+    /// Close once the current answer is written (client asked, relay draining or stopping).
+    var closeAfterResponse = false
+    /// A `read()` held back for backpressure.
+    var readPending = false
+    var clientWritable = true
+    /// Parts of requests that arrived while an earlier one was still being answered.
+    var pipelined = CircularBuffer<HTTPServerRequestPart>(initialCapacity: 0)
+    /// A parse error in a pipelined request, answered when its turn comes.
+    var pipelinedError: (any Error)?
+    /// Moves on with every request and every abort, so late callbacks (connect, admission) can
+    /// tell they belong to a request that is gone.
+    var generation = 0
+
+    // The current request.
+    var upstreamHead: HTTPRequestHead?
+    var clientVersion = HTTPVersion.http1_1
+    var clientKeepAlive = true
+    var requestIsHEAD = false
+    var requestHasBody = false
+    var expectsContinue = false
+    /// May be sent again after its member failed before answering (GET/HEAD, no body).
+    var isReplayable = false
+    /// Retries left on another member.
+    var retriesLeft = 1
+    /// A request that failed on a reused connection gets one fresh connection, not counted as a
+    /// retry: the member most likely closed the idle connection just as it was reused.
+    var staleRetryUsed = false
+    var forceFreshConnection = false
+    /// The member the request is counted against (``Member/endRequest()`` pending).
+    var member: Member?
+    var holdsAdmission = false
+    var admissionTicket: EventLoopPromise<Void>?
+    var upstream: UpstreamConnection?
+    /// Request parts that arrived before a member connection was ready.
+    var buffered = CircularBuffer<HTTPClientRequestPart>(initialCapacity: 0)
+    var requestEnded = false
+    var requestSent = false
+    var responseStarted = false
+    var bodyBytes = 0
+    var upstreamNeedsFlush = false
+    var clientNeedsFlush = false
+
+    init(loop: RelayLoop, connectionGuard: ConnectionGuard, clientAddress: String) {
+        self.loop = loop
+        self.shared = loop.shared
+        self.configuration = loop.shared.configuration
+        self.connectionGuard = connectionGuard
+        self.clientAddress = clientAddress
+        self.deadline = loop.now + loop.shared.configuration.clientIdleTimeout
+    }
+
+    var logger: Logger { shared.logger }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        clientWritable = context.channel.isWritable
+        loop.register(self)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        connectionClosed()
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        connectionClosed()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        if phase == .closed { return }
+        if !pipelined.isEmpty || !isTakingCurrentRequest {
+            // The next request, while this one is still being answered: its turn comes later.
+            pipelined.append(part)
+            return
+        }
+        dispatch(part)
+    }
+
+    func dispatch(_ part: HTTPServerRequestPart) {
+        switch part {
+        case .head(let head): requestHead(head)
+        case .body(let body): requestBody(body)
+        case .end(let trailers): requestEnd(trailers)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        // One flush per read batch towards the member, however many parts it held.
+        if upstreamNeedsFlush {
+            upstreamNeedsFlush = false
+            upstream?.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        clientWritable = context.channel.isWritable
+        if clientWritable {
+            upstream?.resumeReads()
+        } else {
+            upstream?.pauseReads()
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event {
+            inputClosed = true
+            if phase == .idle, pipelined.isEmpty { context.close(promise: nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if error is HTTPParserError {
+            if !pipelined.isEmpty || !isTakingCurrentRequest {
+                // It belongs to a pipelined request: answer it in turn.
+                if pipelinedError == nil { pipelinedError = error }
+            } else {
+                requestUnparsable(error)
+            }
+        } else {
+            // Resets and the like: the client is gone, nobody to answer.
+            logger.debug("client connection failed", metadata: ["client": "\(clientAddress)", "error": "\(error)"])
+            context.close(promise: nil)
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if readsPausedByRelay {
+            readPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    /// Hold the client back while there is nowhere to put its bytes yet, the member's channel is
+    /// full, or pipelined requests wait. (Reads are *not* held just because an answer is in
+    /// progress: holding and releasing them costs two `epoll_ctl` calls per request.)
+    private var readsPausedByRelay: Bool {
+        if !pipelined.isEmpty { return true }
+        switch phase {
+        case .awaitingAdmission, .connecting: return true
+        case .exchanging: return !(upstream?.isWritable ?? true)
+        case .idle, .discarding, .closed: return false
+        }
+    }
+
+    func resumeReadsIfPossible() {
+        guard readPending, !readsPausedByRelay, let context else { return }
+        readPending = false
+        context.read()
+    }
+
+    /// From ``ConnectionGuard``: bytes arrived from the client.
+    @inline(__always)
+    func requestBytesArrived() {
+        if phase == .idle, !sawRequestBytes {
+            sawRequestBytes = true
+            deadline = loop.now + configuration.requestHeadTimeout
+        }
+    }
+
+    // MARK: Connection lifecycle
+
+    /// For shutdown: finish the current request, then close. Returns when closed.
+    func quiesce() -> EventLoopFuture<Void>? {
+        guard let context else { return nil }
+        closeAfterResponse = true
+        if phase == .idle, pipelined.isEmpty { context.close(promise: nil) }
+        return context.channel.closeFuture
+    }
+
+    /// Closes at once: for aborts (the client must see a cut-short answer as one) and idle connections.
+    func closeNow() {
+        context?.close(promise: nil)
+    }
+
+    /// Closes after everything written so far, without losing it to a reset (see ``ConnectionGuard``).
+    func closeGracefully(writing raw: ByteBuffer? = nil) {
+        phase = .closed
+        connectionGuard.closeGracefully(writing: raw, linger: configuration.closeLingerTimeout)
+    }
+
+    /// The client connection is gone: abandon whatever was in progress.
+    private func connectionClosed() {
+        phase = .closed
+        abandonExchange()
+        loop.unregister(self)
+    }
+}

@@ -1,0 +1,114 @@
+import NIOCore
+import Synchronization
+
+/// One place a request can be sent: the front-end's local service instance, or a leased
+/// back-end's worker (the paper's `child_list` entries).
+///
+/// Shared by every event loop; its counters are atomics so counting a request costs one atomic
+/// add and no lock.
+public final class Member: Sendable, CustomStringConvertible {
+    public enum Role: String, Sendable, Hashable {
+        /// The front-end's own service instance: used while there is no back-end.
+        case local
+        /// A leased back-end: used, in list order, whenever any exists.
+        case backend
+    }
+
+    public let name: String
+    public let address: SocketAddress
+    public let role: Role
+
+    private let inFlightCount = Atomic<Int>(0)
+    private let startedCount = Atomic<Int>(0)
+    private let removed = Atomic<Bool>(false)
+    private let drainReported = Atomic<Bool>(false)
+    /// `NIODeadline.uptimeNanoseconds` until which the member is out of rotation; 0: healthy.
+    private let unhealthyUntil = Atomic<UInt64>(0)
+    private let waiters = DrainWaiters()
+    private let events: AsyncStream<MemberEvent>.Continuation
+
+    init(name: String, address: SocketAddress, role: Role, events: AsyncStream<MemberEvent>.Continuation) {
+        self.name = name
+        self.address = address
+        self.role = role
+        self.events = events
+    }
+
+    /// Requests sent here and not yet answered (what the load manager reads).
+    public var inFlight: Int { inFlightCount.load(ordering: .relaxed) }
+
+    /// Requests sent here since the member was added (a rate, for whoever samples it).
+    public var requestsStarted: Int { startedCount.load(ordering: .relaxed) }
+
+    /// Whether the member was removed: it gets no new requests.
+    public var isRemoved: Bool { removed.load(ordering: .sequentiallyConsistent) }
+
+    /// Whether the member is in rotation (not inside a failure back-off).
+    public var isHealthy: Bool { isHealthy(at: .now()) }
+
+    public var description: String { "\(name) (\(address))" }
+
+    /// Returns once the member is removed and its last in-flight request has finished.
+    /// Throws `CancellationError` if the calling task is cancelled first.
+    public func drained() async throws {
+        try await waiters.wait { isRemoved && inFlightCount.load(ordering: .sequentiallyConsistent) == 0 }
+    }
+
+    func isHealthy(at now: NIODeadline) -> Bool {
+        unhealthyUntil.load(ordering: .relaxed) <= now.uptimeNanoseconds
+    }
+
+    /// Counts a request about to be sent here. `false` if the member was removed meanwhile: the
+    /// caller must choose again. (Counting first and checking `removed` second, against
+    /// ``markRemoved()`` doing the opposite, means a request is either refused here or seen by
+    /// ``drained()``; never neither.)
+    @inline(__always)
+    func beginRequest() -> Bool {
+        inFlightCount.add(1, ordering: .sequentiallyConsistent)
+        if removed.load(ordering: .sequentiallyConsistent) {
+            endRequest()
+            return false
+        }
+        startedCount.add(1, ordering: .relaxed)
+        return true
+    }
+
+    @inline(__always)
+    func endRequest() {
+        let left = inFlightCount.subtract(1, ordering: .sequentiallyConsistent).newValue
+        if left == 0, removed.load(ordering: .sequentiallyConsistent) {
+            signalIfDrained()
+        }
+    }
+
+    func markRemoved() {
+        removed.store(true, ordering: .sequentiallyConsistent)
+        signalIfDrained()
+    }
+
+    /// Takes the member out of rotation for `backoff`; tells the load manager once per outage.
+    func markFailed(now: NIODeadline, backoff: TimeAmount, reason: String) {
+        let until = (now + backoff).uptimeNanoseconds
+        let previous = unhealthyUntil.exchange(until, ordering: .relaxed)
+        if previous <= now.uptimeNanoseconds {
+            events.yield(.unreachable(member: name, reason: reason))
+        }
+    }
+
+    private func signalIfDrained() {
+        let drained = waiters.signal { isRemoved && inFlightCount.load(ordering: .sequentiallyConsistent) == 0 }
+        if drained, !drainReported.exchange(true, ordering: .relaxed) {
+            events.yield(.drained(member: name))
+        }
+    }
+}
+
+/// One member's load, as the load manager sees it.
+public struct MemberLoad: Sendable, Hashable {
+    public var name: String
+    public var role: Member.Role
+    public var address: SocketAddress
+    public var inFlight: Int
+    public var requestsStarted: Int
+    public var isHealthy: Bool
+}

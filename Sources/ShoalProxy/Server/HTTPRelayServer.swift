@@ -1,0 +1,203 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import ShoalCore
+import Synchronization
+
+/// The data path's HTTP/1.1 relay: one listening socket, keep-alive client connections, and
+/// keep-alive pools to the members, with bodies streamed both ways under backpressure.
+///
+/// The same relay serves both ends of Shoal's data path; they differ only in their
+/// ``MemberTable`` and ``Admission``:
+/// - the front-end's **service manager** (``serviceManager(local:dispatcher:configuration:group:logger:)``):
+///   members are the local instance and the leased back-ends, chosen by ``ShoalCore/Dispatcher``;
+///   admission only counts;
+/// - a back-end's **worker** (``worker(upstream:limits:configuration:group:logger:)``): one
+///   member, the local service instance; admission caps concurrency with a bounded queue and
+///   drains on order.
+///
+/// A request and its member connection share an event loop; per event loop the relay keeps its
+/// own copy of the member list, its own pool and one timer for every deadline, so the hot path
+/// takes no lock, hops no thread and allocates only what NIO itself needs.
+public final class HTTPRelayServer: Sendable {
+    private enum State {
+        case idle
+        case starting
+        case listening(any Channel)
+        case stopped
+    }
+
+    public let configuration: RelayConfiguration
+    /// Where requests go; change it at any time.
+    public let members: MemberTable
+    /// What is let in; drain it to stop taking requests.
+    public let admission: Admission
+    public var statistics: RelayStatistics { shared.statistics }
+
+    private let shared: RelayShared
+    private let group: any EventLoopGroup
+    private let loops = NIOLockedValueBox<[ObjectIdentifier: NIOLoopBound<RelayLoop>]>([:])
+    private let state = NIOLockedValueBox(State.idle)
+
+    /// A relay over `members` and `admission`. Call ``start()`` to listen.
+    public init(
+        configuration: RelayConfiguration = RelayConfiguration(),
+        members: MemberTable,
+        admission: Admission = Admission(),
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.members = members
+        self.admission = admission
+        self.group = group
+        self.shared = RelayShared(configuration: configuration, members: members, admission: admission, logger: logger)
+    }
+
+    /// The front-end's service manager: the local instance (if any) while there is no back-end;
+    /// add back-ends with ``MemberTable/addBackend(name:address:)``.
+    public static func serviceManager(
+        local: SocketAddress?,
+        dispatcher: Dispatcher = Dispatcher(thresholds: LoadThresholds()),
+        configuration: RelayConfiguration = RelayConfiguration(),
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger
+    ) -> HTTPRelayServer {
+        HTTPRelayServer(
+            configuration: configuration, members: MemberTable(local: local, dispatcher: dispatcher),
+            admission: Admission(), group: group, logger: logger)
+    }
+
+    /// A back-end's worker: relays to exactly one upstream (the service instance PVM started),
+    /// at most `limits.maxConcurrent` at once, `limits.maxQueued` more waiting, `503` beyond.
+    /// It keeps the `X-Forwarded-Proto` the front-end set (``RelayConfiguration/trustForwardedProto``).
+    public static func worker(
+        upstream: SocketAddress,
+        limits: Admission.Limits,
+        configuration: RelayConfiguration = RelayConfiguration(),
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger
+    ) -> HTTPRelayServer {
+        var configuration = configuration
+        configuration.trustForwardedProto = true
+        return HTTPRelayServer(
+            configuration: configuration, members: MemberTable(local: upstream),
+            admission: Admission(limits: limits), group: group, logger: logger)
+    }
+
+    /// The address the relay listens on, once started.
+    public var localAddress: SocketAddress? {
+        state.withLockedValue { state in
+            if case .listening(let channel) = state { return channel.localAddress }
+            return nil
+        }
+    }
+
+    /// Starts listening on ``RelayConfiguration/host``:``RelayConfiguration/port``; returns the
+    /// bound address (the port is the chosen one when configured as 0).
+    @discardableResult
+    public func start() async throws -> SocketAddress {
+        try state.withLockedValue { state in
+            guard case .idle = state else { throw ServerError.alreadyStarted }
+            state = .starting
+        }
+        let shared = self.shared
+        let loops = self.loops
+        do {
+            let channel = try await ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: configuration.backlog)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.allowRemoteHalfClosure, value: true)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try Self.loop(for: channel.eventLoop, in: loops, shared: shared).configure(clientChannel: channel)
+                    }
+                }
+                .bind(host: configuration.host, port: configuration.port)
+                .get()
+            state.withLockedValue { $0 = .listening(channel) }
+            shared.logger.info("relay listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
+            guard let address = channel.localAddress else { throw ServerError.noLocalAddress }
+            return address
+        } catch {
+            state.withLockedValue { $0 = .idle }
+            throw error
+        }
+    }
+
+    /// The drain order (the worker's, or a front-end's before it stops): new requests get `503`
+    /// with `Connection: close`, connections close as their answers finish, and this returns
+    /// once every admitted or queued request has finished.
+    ///
+    /// The listener stays open: a connection refused would look to the front-end like a dead
+    /// member (and be reported as one), while a `503` says exactly what is going on. The
+    /// front-end has stopped routing here before the drain order (the paper's step order), so in
+    /// practice nothing new arrives.
+    public func drain() async throws {
+        admission.beginDrain()
+        try await admission.drained()
+    }
+
+    /// Graceful shutdown: stops accepting, lets every in-flight request finish (for at most
+    /// `gracePeriod`; then closes what is left), closes idle connections and the pools.
+    public func shutdown(gracePeriod: TimeAmount = .seconds(30)) async {
+        let listener: (any Channel)? = state.withLockedValue { state in
+            defer { state = .stopped }
+            if case .listening(let channel) = state { return channel }
+            return nil
+        }
+        shared.isStopping.store(true, ordering: .relaxed)
+        try? await listener?.close()
+
+        let loops = self.loops.withLockedValue { Array($0.values) }
+        var closings: [EventLoopFuture<Void>] = []
+        for bound in loops {
+            if let futures = try? await bound.eventLoop.submit({ bound.value.beginStopping() }).get() {
+                closings += futures
+            }
+        }
+        if !closings.isEmpty {
+            let eventLoop = group.next()
+            let forceClose = eventLoop.scheduleTask(in: gracePeriod) {
+                for bound in loops { bound.eventLoop.execute { bound.value.closeAllClients() } }
+            }
+            try? await EventLoopFuture.andAllComplete(closings, on: eventLoop).get()
+            forceClose.cancel()
+        }
+        for bound in loops {
+            try? await bound.eventLoop.submit { bound.value.stop() }.get()
+        }
+        shared.logger.info("relay stopped")
+    }
+
+    /// This relay's state for `eventLoop`, made on first use. Called on `eventLoop`.
+    private static func loop(
+        for eventLoop: any EventLoop,
+        in loops: NIOLockedValueBox<[ObjectIdentifier: NIOLoopBound<RelayLoop>]>,
+        shared: RelayShared
+    ) -> RelayLoop {
+        let key = ObjectIdentifier(eventLoop)
+        let (bound, isNew) = loops.withLockedValue { loops in
+            if let bound = loops[key] { return (bound, false) }
+            let bound = NIOLoopBound(RelayLoop(eventLoop: eventLoop, shared: shared), eventLoop: eventLoop)
+            loops[key] = bound
+            return (bound, true)
+        }
+        if isNew { bound.value.start(bound: bound) }
+        return bound.value
+    }
+
+    enum ServerError: Error, CustomStringConvertible {
+        case alreadyStarted
+        case noLocalAddress
+
+        var description: String {
+            switch self {
+            case .alreadyStarted: "the relay was already started"
+            case .noLocalAddress: "the listening socket has no local address"
+            }
+        }
+    }
+}

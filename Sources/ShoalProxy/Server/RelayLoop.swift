@@ -1,0 +1,104 @@
+import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// Everything of one relay that belongs to one event loop: the member choice, the connection
+/// pool, the client connections and the timer that checks their deadlines. Touched only on that
+/// loop, so the request path takes no lock.
+final class RelayLoop {
+    let eventLoop: any EventLoop
+    let shared: RelayShared
+    let router: LoopRouter
+    let pool: UpstreamPool
+    /// A clock read once per timer tick: deadlines are set from it without a system call.
+    private(set) var now: NIODeadline
+    private var connections: [ClientRelayHandler] = []
+    private var tick: RepeatedTask?
+    private var isStopping = false
+
+    init(eventLoop: any EventLoop, shared: RelayShared) {
+        self.eventLoop = eventLoop
+        self.shared = shared
+        self.router = LoopRouter(table: shared.members)
+        self.pool = UpstreamPool(eventLoop: eventLoop, shared: shared)
+        self.now = .now()
+    }
+
+    /// Starts the timer. `bound` is this loop, for the timer's closure.
+    func start(bound: NIOLoopBound<RelayLoop>) {
+        let resolution = shared.configuration.timerResolution
+        tick = eventLoop.scheduleRepeatedTask(initialDelay: resolution, delay: resolution) { _ in
+            bound.value.onTick()
+        }
+    }
+
+    /// Sets up a new client connection's pipeline: guard, HTTP codec, relay.
+    func configure(clientChannel channel: any Channel) throws {
+        guard !shared.isStopping.load(ordering: .relaxed) else { throw ChannelError.ioOnClosedChannel }
+        shared.statistics.clientConnections.add(1, ordering: .relaxed)
+        let sync = channel.pipeline.syncOperations
+        // Outbound validation is off: member headers were validated by the member-side decoder,
+        // and the relay's own values are made here. Errors are answered by the relay (`+Request`).
+        // Pipelining is handled by the relay handler (see `ClientRelayHandler+Pipelining`).
+        try sync.configureHTTPServerPipeline(
+            withPipeliningAssistance: false,
+            withErrorHandling: false,
+            withOutboundHeaderValidation: false,
+            withEncoderConfiguration: HTTPResponseEncoder.Configuration(),
+            withDecoderLimitConfiguration: shared.decoderLimits
+        )
+        let connectionGuard = ConnectionGuard()
+        try sync.addHandler(connectionGuard, position: .first)
+        let relay = ClientRelayHandler(
+            loop: self, connectionGuard: connectionGuard, clientAddress: channel.remoteAddress?.ipAddress ?? "unknown")
+        connectionGuard.relay = relay
+        try sync.addHandler(relay)
+    }
+
+    func register(_ connection: ClientRelayHandler) {
+        connection.registryIndex = connections.count
+        connections.append(connection)
+        if isStopping {
+            // Accepted just before the listener closed: close once set up, not mid-setup.
+            eventLoop.assumeIsolated().execute { _ = connection.quiesce() }
+        }
+    }
+
+    func unregister(_ connection: ClientRelayHandler) {
+        let index = connection.registryIndex
+        guard index >= 0, index < connections.count, connections[index] === connection else { return }
+        let last = connections.removeLast()
+        if index < connections.count {
+            connections[index] = last
+            last.registryIndex = index
+        }
+        connection.registryIndex = -1
+    }
+
+    private func onTick() {
+        now = .now()
+        router.refreshIfNeeded()
+        pool.sweep(now: now)
+        for connection in connections {
+            connection.checkDeadline(now: now)
+        }
+    }
+
+    // MARK: Shutdown
+
+    /// Asks every client connection to close after its current request; returns their close futures.
+    func beginStopping() -> [EventLoopFuture<Void>] {
+        isStopping = true
+        return connections.compactMap { $0.quiesce() }
+    }
+
+    func closeAllClients() {
+        for connection in connections { connection.closeNow() }
+    }
+
+    func stop() {
+        tick?.cancel()
+        tick = nil
+        pool.closeAll()
+    }
+}

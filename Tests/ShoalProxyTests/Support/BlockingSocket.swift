@@ -1,0 +1,76 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import NIOCore
+
+/// A plain kernel socket, for tests that must see the kernel's own flow control: an event-loop
+/// client buffers writes in user space, which would hide whether the relay pushes back.
+final class BlockingSocket {
+    private let fd: Int32
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket() failed: errno \(errno)") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else {
+            close(fd)
+            throw TestFailure("connect() failed: errno \(errno)")
+        }
+    }
+
+    deinit { close(fd) }
+
+    /// Sends all of `text`, blocking.
+    func send(_ text: String) throws {
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let sent = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard sent > 0 else { throw TestFailure("send() failed: errno \(errno)") }
+            bytes = bytes.dropFirst(sent)
+        }
+    }
+
+    /// Sends `pattern` over and over without ever blocking, for `seconds`, pausing briefly
+    /// whenever the kernel's buffers are full; returns how many bytes the kernel accepted.
+    func sendWithoutBlocking(_ pattern: [UInt8], upTo limit: Int, seconds: Double) -> Int {
+        let start = ContinuousClock.now
+        var total = 0
+        while total < limit, elapsed(since: start) < seconds {
+            let sent = pattern.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, min($0.count, limit - total), Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
+            if sent > 0 {
+                total += sent
+            } else if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR {
+                usleep(5_000)
+            } else {
+                break
+            }
+        }
+        return total
+    }
+
+    /// Receives and counts bytes until the peer closes or `seconds` pass.
+    func receiveAll(seconds: Double) -> Int {
+        var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let start = ContinuousClock.now
+        var buffer = [UInt8](repeating: 0, count: 256 * 1024)
+        var total = 0
+        while elapsed(since: start) < seconds {
+            let received = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if received > 0 {
+                total += received
+            } else if received == 0 {
+                break
+            } else if errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR {
+                break
+            }
+        }
+        return total
+    }
+}
