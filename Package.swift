@@ -11,6 +11,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Debian's libpvm3 and libyaml, never vendored.
@@ -20,8 +21,10 @@ let package = Package(
         // The pure core: models, levels, policy, lease state machine. No I/O, imports nothing of the project.
         .target(name: "ShoalCore", exclude: ["README.md"]),
         .target(name: "ShoalManifest", dependencies: ["ShoalCore", "CYAML"]),
+        // Child processes started with a clean signal mask; C string helpers.
+        .target(name: "ShoalProcess"),
         .target(name: "PVM", dependencies: [
-            "CPVM",
+            "CPVM", "ShoalProcess",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The NIO HTTP/1.1 relay used by the front-end's service manager and by the worker.
@@ -33,10 +36,34 @@ let package = Package(
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .target(name: "ShoalTesting", dependencies: ["PVM"]),
+        // A service instance: the manifest's binary on a free port, ready when healthy.
+        .target(name: "ShoalInstance", dependencies: [
+            "ShoalCore", "ShoalProcess",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The paper's work processor: the service instance on a back-end, behind a draining relay.
+        .target(name: "ShoalWorker", dependencies: [
+            "ShoalCore", "ShoalInstance", "ShoalProxy", "PVM",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The front-end agent: service manager (reverse proxy) and, with the broker, load manager.
+        .target(name: "ShoalAgent", dependencies: [
+            "ShoalCore", "ShoalInstance", "ShoalProxy",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "ShoalTesting", dependencies: ["PVM", "ShoalProcess"]),
 
         .executableTarget(name: "shoal", dependencies: [
-            "ShoalCore", "ShoalManifest", "PVM",
+            "ShoalCore", "ShoalManifest", "PVM", "ShoalAgent", "ShoalWorker",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -55,7 +82,7 @@ let package = Package(
         .testTarget(name: "ShoalManifestTests", dependencies: ["ShoalManifest", "ShoalCore", "ShoalTesting"]),
         .testTarget(name: "PVMTests", dependencies: ["PVM", "ShoalTesting", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "ShoalProxyTests", dependencies: [
-            "ShoalProxy", "ShoalCore", "ShoalTesting",
+            "ShoalProxy", "ShoalCore", "ShoalTesting", "ShoalWorker", "PVM",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import ShoalProcess
 
 #if canImport(Glibc)
 import Glibc
@@ -7,6 +7,10 @@ import Glibc
 
 /// A long-running executable started for a test: started, its first stdout line read (a server
 /// prints where it listens there), and stopped by its PID.
+///
+/// It is a ``ChildProcess``, so no signal is blocked in it, whichever thread started it. The
+/// methods here are synchronous (they run in `deinit`); they wait by looking at the child's exit
+/// status, which its reaper thread sets, so they never need a concurrency thread to make progress.
 public final class ManagedProcess: Sendable {
     public enum Failure: Error, CustomStringConvertible {
         case noFirstLine(String, seconds: Double)
@@ -20,66 +24,78 @@ public final class ManagedProcess: Sendable {
         }
     }
 
-    public let pid: Int32
     /// The first line the process wrote to stdout, without the newline.
     public let firstLine: String
-    private let process: Mutex<Process>
-    private let name: String
+    private let child: ChildProcess
 
-    private init(process: sending Process, pid: Int32, firstLine: String, name: String) {
-        self.process = Mutex(process)
-        self.pid = pid
+    public var pid: Int32 { child.pid }
+
+    private init(child: ChildProcess, firstLine: String) {
+        self.child = child
         self.firstLine = firstLine
-        self.name = name
     }
 
     /// Starts `executable` and waits (at most `timeout` seconds) for its first stdout line.
     /// Later output is read and dropped, so the process never blocks on a full pipe; stderr is
     /// inherited (it shows up in the test log).
+    /// - Throws: ``Failure``, or `ChildProcessError` if it cannot start at all.
     public static func start(_ executable: URL, _ arguments: [String] = [], timeout: Double = 10) throws -> ManagedProcess {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        process.standardInput = FileHandle.nullDevice
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let pid = process.processIdentifier
         let what = "\(executable.lastPathComponent) \(arguments.joined(separator: " "))"
+        let child = try ChildProcess.spawn([executable.path] + arguments, environment: ProcessInfo.processInfo.environment,
+                                           standardOutput: .pipe)
+        let fd = child.standardOutput!  // Spawned with `.pipe`.
+        let line: [UInt8]
+        do {
+            line = try readLine(fd, of: child, what: what, deadline: Date().addingTimeInterval(timeout), timeout: timeout)
+        } catch {
+            close(fd)
+            throw error
+        }
+        // Keep draining stdout until the process closes it.
+        Thread.detachNewThread {
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = read(fd, &buffer, buffer.count)
+                if count < 0, errno == EINTR { continue }
+                if count <= 0 { break }
+            }
+            close(fd)
+        }
+        return ManagedProcess(child: child, firstLine: String(decoding: line, as: UTF8.self))
+    }
 
-        let fd = pipe.fileHandleForReading.fileDescriptor
+    /// Reads `fd` up to the first newline; kills the child (and waits for it) on failure.
+    private static func readLine(_ fd: Int32, of child: ChildProcess, what: String, deadline: Date,
+                                 timeout: Double) throws -> [UInt8] {
         var line: [UInt8] = []
-        let deadline = Date().addingTimeInterval(timeout)
         var byte: UInt8 = 0
-        readLoop: while true {
+        while true {
             let remaining = deadline.timeIntervalSinceNow
             guard remaining > 0 else {
-                kill(pid, SIGKILL)
-                process.waitUntilExit()
+                child.send(SIGKILL)
+                waitForExit(child)
                 throw Failure.noFirstLine(what, seconds: timeout)
             }
             var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             guard poll(&poller, 1, Int32(min(remaining, 1) * 1000)) > 0 else { continue }
             switch read(fd, &byte, 1) {
             case 1:
-                if byte == UInt8(ascii: "\n") { break readLoop }
+                if byte == UInt8(ascii: "\n") { return line }
                 line.append(byte)
             case 0:
-                process.waitUntilExit()
-                throw Failure.exitedEarly(what, status: process.terminationStatus)
+                // Its stdout closed: it is ending (or, if it lingers, it gets no more time).
+                if !waitForExit(child, until: deadline) {
+                    child.send(SIGKILL)
+                    waitForExit(child)
+                }
+                throw Failure.exitedEarly(what, status: child.exitStatus ?? -1)
             default:
                 if errno == EINTR { continue }
-                kill(pid, SIGKILL)
-                process.waitUntilExit()
+                child.send(SIGKILL)
+                waitForExit(child)
                 throw Failure.exitedEarly(what, status: -1)
             }
         }
-        // Keep draining stdout until the process closes it.
-        let handle = pipe.fileHandleForReading
-        Thread.detachNewThread {
-            while let data = try? handle.read(upToCount: 65536), !data.isEmpty {}
-        }
-        return ManagedProcess(process: process, pid: pid, firstLine: String(decoding: line, as: UTF8.self), name: what)
     }
 
     /// Starts a product of this package built beside the running tests (see
@@ -88,31 +104,37 @@ public final class ManagedProcess: Sendable {
         try start(ProcessRunner.builtProduct(name), arguments, timeout: timeout)
     }
 
-    public var isRunning: Bool { process.withLock { $0.isRunning } }
+    public var isRunning: Bool { child.exitStatus == nil }
 
     /// Sends `SIGTERM` to the PID and waits up to `timeout` seconds; then `SIGKILL`.
     public func stop(timeout: Double = 5) {
-        process.withLock { process in
-            guard process.isRunning else { return }
-            kill(pid, SIGTERM)
-            let deadline = Date().addingTimeInterval(timeout)
-            while process.isRunning, Date() < deadline { usleep(10_000) }
-            if process.isRunning {
-                kill(pid, SIGKILL)
-                process.waitUntilExit()
-            }
+        guard isRunning else { return }
+        child.send(SIGTERM)
+        if !Self.waitForExit(child, until: Date().addingTimeInterval(timeout)) {
+            child.send(SIGKILL)
+            Self.waitForExit(child)
         }
     }
 
-    /// Stops the process without waiting for it (for a test that wants a member to die).
+    /// Kills the process with `SIGKILL` and waits until it is gone (for a test that wants a
+    /// member to die).
     public func kill9() {
-        process.withLock { process in
-            if process.isRunning { kill(pid, SIGKILL) }
-            process.waitUntilExit()
-        }
+        child.send(SIGKILL)
+        Self.waitForExit(child)
     }
 
     deinit {
         stop()
+    }
+
+    /// Waits (blocking, checking every 5 ms) until `child` has ended or `deadline` has passed;
+    /// whether it ended.
+    @discardableResult
+    private static func waitForExit(_ child: ChildProcess, until deadline: Date = .distantFuture) -> Bool {
+        while child.exitStatus == nil {
+            guard Date() < deadline else { return false }
+            usleep(5_000)
+        }
+        return true
     }
 }

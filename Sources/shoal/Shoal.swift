@@ -4,6 +4,6 @@ import ArgumentParser
 struct Shoal: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "A shared-cluster orchestrator: front-ends lease back-ends from one PVM pool.",
-        subcommands: [ValidateCommand.self]
+        subcommands: [FrontendCommand.self, WorkerCommand.self, ValidateCommand.self]
     )
 }

@@ -110,14 +110,16 @@ func withNamespaceVM(
     let hosts = try await within(.seconds(60), "testhosts up") { try await TestHosts.up(count: count) }
     let result: Result<Void, any Error>
     do {
-        try await PVMEngine.withAttached(socketPath: hosts.masterSocket, logger: testLogger("pvm-netns")) { engine in
-            do {
-                try await body(hosts, engine)
-            } catch {
-                pids = try await everyPID(of: hosts)
-                throw error
+        pids = try await PVMEnrolmentLock.shared.withLock {
+            try await PVMEngine.withAttached(socketPath: hosts.masterSocket, logger: testLogger("pvm-netns")) { engine in
+                do {
+                    try await body(hosts, engine)
+                } catch {
+                    pids = try await everyPID(of: hosts)
+                    throw error
+                }
+                return try await everyPID(of: hosts)
             }
-            pids = try await everyPID(of: hosts)
         }
         result = .success(())
     } catch {

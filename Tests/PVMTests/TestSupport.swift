@@ -78,8 +78,10 @@ func withLocalPVM<R: Sendable>(
     let daemon = try await PVMDaemon.start(logger: logger)
     let result: Result<R, any Error>
     do {
-        result = .success(try await PVMEngine.withAttached(socketPath: daemon.socketPath, logger: logger) { engine in
-            try await body(daemon, engine)
+        result = .success(try await PVMEnrolmentLock.shared.withLock {
+            try await PVMEngine.withAttached(socketPath: daemon.socketPath, logger: logger) { engine in
+                try await body(daemon, engine)
+            }
         })
     } catch {
         result = .failure(error)

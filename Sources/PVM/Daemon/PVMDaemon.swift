@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ShoalProcess
 import Synchronization
 
 #if canImport(Glibc)
@@ -58,7 +59,7 @@ public final class PVMDaemon: Sendable {
     }
 
     /// The pvmd's process id.
-    public let pid: Int32
+    public var pid: Int32 { process.pid }
     /// Its Unix-domain socket: pass it to ``PVMEngine/attach(socketPath:logger:)``.
     public let socketPath: String
     /// Its `PVM_TMP`.
@@ -71,26 +72,24 @@ public final class PVMDaemon: Sendable {
     private let ownsTemporaryDirectory: Bool
     private let stopTimeout: Duration
     private let logger: Logger
-    private let exit: PVMDaemonExit
+    private let process: ChildProcess
     /// Keeps reading (and logging) the pvmd's output for as long as the daemon lives.
     private let output: PVMDaemonOutput?
 
-    private init(pid: Int32, socketPath: String, temporaryDirectory: String, ownsTemporaryDirectory: Bool,
-                 virtualMachineID: String, stopTimeout: Duration, exit: PVMDaemonExit, output: PVMDaemonOutput?,
-                logger: Logger) {
-        self.pid = pid
+    private init(process: ChildProcess, socketPath: String, temporaryDirectory: String, ownsTemporaryDirectory: Bool,
+                 virtualMachineID: String, stopTimeout: Duration, output: PVMDaemonOutput?, logger: Logger) {
+        self.process = process
         self.socketPath = socketPath
         self.temporaryDirectory = temporaryDirectory
         self.ownsTemporaryDirectory = ownsTemporaryDirectory
         self.virtualMachineID = virtualMachineID
         self.stopTimeout = stopTimeout
-        self.exit = exit
         self.output = output
         self.logger = logger
     }
 
     /// Whether the pvmd process is still running.
-    public var isRunning: Bool { exit.status == nil }
+    public var isRunning: Bool { process.exitStatus == nil }
 
     /// Starts a pvmd and waits until it listens.
     /// - Throws: `PVMError` `.daemonFailed` (with the pvmd's own words) or `.timedOut`.
@@ -99,24 +98,22 @@ public final class PVMDaemon: Sendable {
         let (directory, owned) = try makeTemporaryDirectory(configuration.temporaryDirectory, vmid: vmid)
         let command = configuration.launcher + [configuration.executable]
             + (configuration.hostName.map { ["-n\($0)"] } ?? [])
-        let child: PVMDaemonSpawn.Child
+        let process: ChildProcess
         do {
-            child = try PVMDaemonSpawn.spawn(
-                command, environment: environment(for: configuration, directory: directory, vmid: vmid, logger: logger))
+            process = try ChildProcess.spawn(
+                command, environment: environment(for: configuration, directory: directory, vmid: vmid, logger: logger),
+                standardOutput: .pipe, standardError: .pipe)
         } catch {
             if owned { try? FileManager.default.removeItem(atPath: directory) }
-            throw error
+            throw PVMError(.daemonFailed, operation: "start pvmd", detail: error.description)
         }
-        let pid = child.pid
-        let exit = PVMDaemonExit()
-        PVMDaemonSpawn.reap(pid) { exit.record($0) }
-        let lines = PVMDaemonOutput(output: child.output, errors: child.errors, logger: logger)
+        // Both are set: spawned with `.pipe`.
+        let lines = PVMDaemonOutput(output: process.standardOutput!, errors: process.standardError!, logger: logger)
         logger.info("PVM: started pvmd", metadata: [
-            "pid": "\(pid)", "PVM_TMP": "\(directory)", "PVM_VMID": "\(vmid)",
+            "pid": "\(process.pid)", "PVM_TMP": "\(directory)", "PVM_VMID": "\(vmid)",
         ])
-        let daemon = PVMDaemon(pid: pid, socketPath: "", temporaryDirectory: directory, ownsTemporaryDirectory: owned,
-                               virtualMachineID: vmid, stopTimeout: configuration.stopTimeout, exit: exit, output: lines,
-                               logger: logger)
+        let daemon = PVMDaemon(process: process, socketPath: "", temporaryDirectory: directory, ownsTemporaryDirectory: owned,
+                               virtualMachineID: vmid, stopTimeout: configuration.stopTimeout, output: lines, logger: logger)
         // The pvmd prints its socket path as its first line once it listens.
         let first: String?
         do {
@@ -132,9 +129,9 @@ public final class PVMDaemon: Sendable {
             throw PVMError(.daemonFailed, operation: "start pvmd",
                            detail: ([first].compactMap { $0 } + lines.errorTail()).joined(separator: " | "))
         }
-        return PVMDaemon(pid: pid, socketPath: socketPath, temporaryDirectory: directory, ownsTemporaryDirectory: owned,
-                         virtualMachineID: vmid, stopTimeout: configuration.stopTimeout, exit: exit, output: lines,
-                               logger: logger)
+        return PVMDaemon(process: process, socketPath: socketPath, temporaryDirectory: directory,
+                         ownsTemporaryDirectory: owned, virtualMachineID: vmid, stopTimeout: configuration.stopTimeout,
+                         output: lines, logger: logger)
     }
 
     /// Stops the pvmd: SIGTERM, then SIGKILL after the stop timeout; removes its temporary
@@ -146,16 +143,16 @@ public final class PVMDaemon: Sendable {
                            detail: "close the PVMEngine first: the pvmd would SIGTERM this process")
         }
         await terminate()
-        logger.info("PVM: stopped pvmd", metadata: ["pid": "\(pid)", "status": "\(exit.status.map { "\($0)" } ?? "?")"])
+        logger.info("PVM: stopped pvmd", metadata: ["pid": "\(pid)", "status": "\(process.exitStatus.map { "\($0)" } ?? "?")"])
     }
 
     private func terminate() async {
-        if exit.status == nil {
-            Glibc.kill(pid, SIGTERM)
-            if await !exit.wait(for: stopTimeout) {
+        if process.exitStatus == nil {
+            process.send(SIGTERM)
+            if await process.waitForExit(timeout: stopTimeout) == nil {
                 logger.warning("PVM: pvmd ignored SIGTERM, killing it", metadata: ["pid": "\(pid)"])
-                Glibc.kill(pid, SIGKILL)
-                _ = await exit.wait(for: stopTimeout)
+                process.send(SIGKILL)
+                _ = await process.waitForExit(timeout: stopTimeout)
             }
         }
         if ownsTemporaryDirectory {

@@ -1,3 +1,4 @@
+import ShoalProcess
 import CPVM
 import Logging
 

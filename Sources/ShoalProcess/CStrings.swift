@@ -2,10 +2,10 @@
 import Glibc
 #endif
 
-// libpvm3 takes `char *` and `char **` everywhere, never `const`: hand it private copies.
+// C APIs such as libpvm3 and posix_spawn take `char *` and `char **`, never `const`: hand them private copies.
 
 /// Calls `body` with a NULL-terminated array of C copies of `strings`.
-func withCStringArray<R>(
+public func withCStringArray<R>(
     _ strings: [String],
     _ body: (UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) throws -> R
 ) rethrows -> R {
@@ -15,7 +15,7 @@ func withCStringArray<R>(
 }
 
 /// Calls `body` with a mutable C copy of `string` (or NULL for `nil`).
-func withMutableCString<R>(
+public func withMutableCString<R>(
     _ string: String?,
     _ body: (UnsafeMutablePointer<CChar>?) throws -> R
 ) rethrows -> R {
@@ -26,6 +26,6 @@ func withMutableCString<R>(
 }
 
 /// Whether `string` survives the trip through a C string unchanged (no NUL inside).
-func isCStringSafe(_ string: String) -> Bool {
+public func isCStringSafe(_ string: String) -> Bool {
     !string.utf8.contains(0)
 }

@@ -1,0 +1,49 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import ShoalCore
+import ShoalManifest
+import UnixSignals
+
+/// Options every daemon subcommand shares.
+struct DaemonOptions: ParsableArguments {
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    /// A logger writing to stderr at the chosen level. Daemons log; stdout carries their one ready line.
+    func makeLogger(label: String) -> Logger {
+        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = logLevel
+        return logger
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// Loads one manifest file, or prints every problem in it (file:line:column: message) to stderr
+/// and exits 1.
+func loadManifest(_ path: String) throws -> ServiceManifest {
+    switch ManifestLoader().load(paths: [path]) {
+    case .success(let loaded) where loaded.count == 1:
+        return loaded[0].manifest
+    case .success(let loaded):
+        printError("\(path): expected one manifest, found \(loaded.count)")
+    case .failure(let problems):
+        problems.diagnostics.forEach { printError($0.description) }
+    }
+    throw ExitCode.failure
+}
+
+func printError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}
+
+/// Runs `service` until SIGTERM or SIGINT, which start a graceful shutdown.
+func runUntilSignalled(_ service: some Service, logger: Logger) async throws {
+    let group = ServiceGroup(configuration: .init(
+        services: [.init(service: service)],
+        gracefulShutdownSignals: [.sigterm, .sigint],
+        logger: logger))
+    try await group.run()
+}
