@@ -12,6 +12,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // Debian's libpvm3 and libyaml, never vendored.
@@ -58,6 +59,12 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The broker's lease table and event log, in SQLite through GRDB.
+        .target(name: "ShoalBroker", dependencies: [
+            "ShoalCore",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "ShoalTesting", dependencies: ["PVM", "ShoalProcess"]),
 
         .executableTarget(name: "shoal", dependencies: [
@@ -79,6 +86,11 @@ let package = Package(
         .executableTarget(name: "shoal-pvm-echo", dependencies: ["PVM", "ShoalTesting", .product(name: "Logging", package: "swift-log")]),
 
         .testTarget(name: "ShoalCoreTests", dependencies: ["ShoalCore"]),
+        .testTarget(name: "ShoalBrokerTests", dependencies: [
+            "ShoalBroker", "ShoalCore",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "ShoalManifestTests", dependencies: ["ShoalManifest", "ShoalCore", "ShoalTesting"]),
         .testTarget(name: "PVMTests", dependencies: ["PVM", "ShoalTesting", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "ShoalProxyTests", dependencies: [

@@ -1,0 +1,61 @@
+import Foundation
+import GRDB
+import ShoalCore
+
+/// A row of the `lease` table ↔ a ``StoredLease``.
+struct LeaseRow: FetchableRecord, PersistableRecord {
+    static let databaseTableName = "lease"
+    static let liveStates = ["requested", "granted", "active", "draining"]
+
+    var stored: StoredLease
+
+    init(_ stored: StoredLease) {
+        self.stored = stored
+    }
+
+    init(row: Row) throws {
+        let id = LeaseID(row["id"] as String)
+        func decode<T: RawRepresentable>(_ column: String, as _: T.Type) throws -> T? where T.RawValue == String {
+            guard let raw: String = row[column] else { return nil }
+            guard let value = T(rawValue: raw) else {
+                throw LeaseStoreError.corrupt("lease \(id): unknown \(column) \"\(raw)\"")
+            }
+            return value
+        }
+        guard let state = try decode("state", as: LeaseState.self) else {
+            throw LeaseStoreError.corrupt("lease \(id): no state")
+        }
+        let tasksJSON: String = row["tasks"]
+        guard let tasks = try? JSONDecoder().decode([Int32].self, from: Data(tasksJSON.utf8)) else {
+            throw LeaseStoreError.corrupt("lease \(id): tasks \(tasksJSON) are not a list of task ids")
+        }
+        var lease = Lease(
+            id: id, service: row["service"], frontend: row["frontend"],
+            requestedAt: Timestamp(milliseconds: row["requested_at"]), ttl: .zero)
+        lease.host = row["host"]
+        lease.state = state
+        lease.tasks = tasks
+        lease.expiresAt = Timestamp(milliseconds: row["expires_at"])
+        if let reason = try decode("drain_reason", as: Drain.Reason.self), let deadline: Int64 = row["drain_deadline"] {
+            lease.drain = Drain(reason: reason, deadline: Timestamp(milliseconds: deadline))
+        }
+        lease.revocation = try decode("revocation", as: RevocationReason.self)
+        stored = StoredLease(lease: lease, slotIndex: row["slot_index"])
+    }
+
+    func encode(to container: inout PersistenceContainer) throws {
+        let lease = stored.lease
+        container["id"] = lease.id.rawValue
+        container["service"] = lease.service
+        container["frontend"] = lease.frontend
+        container["host"] = lease.host
+        container["slot_index"] = stored.slotIndex
+        container["state"] = lease.state.rawValue
+        container["tasks"] = "[" + lease.tasks.map(String.init).joined(separator: ",") + "]"
+        container["requested_at"] = lease.requestedAt.milliseconds
+        container["expires_at"] = lease.expiresAt.milliseconds
+        container["drain_reason"] = lease.drain?.reason.rawValue
+        container["drain_deadline"] = lease.drain?.deadline.milliseconds
+        container["revocation"] = lease.revocation?.rawValue
+    }
+}

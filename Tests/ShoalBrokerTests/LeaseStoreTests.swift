@@ -1,0 +1,154 @@
+import Foundation
+import GRDB
+import ShoalBroker
+import ShoalCore
+import Testing
+
+private let t0 = Timestamp(milliseconds: 1_700_000_000_000)
+private let ttl = Duration.seconds(30)
+
+@Suite("Lease store")
+struct LeaseStoreTests {
+    @Test("a lease's whole life is persisted and survives a restart")
+    func lifecycleSurvivesRestart() async throws {
+        try await withStateDirectory { dir in
+            let store = try dir.open()
+            let lease = try await store.create(service: "A", frontend: "fe-a", now: t0, ttl: ttl)
+            #expect(lease.id == LeaseID("L-000001"))
+            #expect(try await store.grant(lease.id, host: "c1", slotIndex: 0, now: t0 + .seconds(1)) == .spawn(host: "c1"))
+            #expect(try await store.apply(.spawned(tasks: [262_145, 262_146]), to: lease.id, now: t0 + .seconds(2)) == Lease.Action.none)
+            #expect(try await store.apply(.becameReady, to: lease.id, now: t0 + .seconds(3)) == .addMember)
+            try store.close()
+
+            // Restart mid-life: the lease is still active on c1 slot 0 with its tasks.
+            let reopened = try dir.open()
+            let active = try #require(try await reopened.lease(lease.id))
+            #expect(active.lease.state == .active)
+            #expect(active.lease.host == "c1")
+            #expect(active.slotIndex == 0)
+            #expect(active.lease.tasks == [262_145, 262_146])
+            #expect(try await reopened.liveLeasesByHost()["c1"]?.map(\.id) == [lease.id])
+
+            let deadline = t0 + .seconds(60)
+            let drain = Drain(reason: .scaleDown, deadline: deadline)
+            #expect(try await reopened.apply(.drainRequested(drain), to: lease.id, now: t0 + .seconds(4),
+                                              reason: EventReason("every member Low for 10 s")) == .orderDrain(deadline: deadline))
+            #expect(try await reopened.apply(.drained, to: lease.id, now: t0 + .seconds(5)) == .stopTasks)
+            try reopened.close()
+
+            let third = try dir.open()
+            let released = try #require(try await third.lease(lease.id))
+            #expect(released.lease.state == .released)
+            #expect(released.lease.drain == drain)
+            #expect(try await third.leases().isEmpty)
+            #expect(try await third.leases(includingFinal: true).map(\.id) == [lease.id])
+            #expect(try await third.liveLeasesByHost().isEmpty)
+
+            let history = try await third.events(forLease: lease.id)
+            #expect(history.map(\.kind) == [.request, .grant, .spawn, .ready, .drain, .release])
+            #expect(history.map(\.toState) == [.requested, .granted, .granted, .active, .draining, .released])
+            #expect(history.map(\.fromState) == [nil, .requested, .granted, .granted, .active, .draining])
+            #expect(history[4].reason == "every member Low for 10 s")
+            #expect(history[1].host == "c1")
+            #expect(history.map(\.time) == (0...5).map { t0 + .seconds($0) })
+            try third.close()
+        }
+    }
+
+    @Test("a refused transition throws the state machine's error and changes nothing")
+    func refusedTransitionChangesNothing() async throws {
+        try await withStateDirectory { dir in
+            let store = try dir.open()
+            let lease = try await store.create(service: "A", frontend: "fe-a", now: t0, ttl: ttl)
+            let before = try Self.dump(dir)
+
+            await #expect(throws: Lease.TransitionError(lease: lease.id, event: "finish draining", state: .requested)) {
+                try await store.apply(.drained, to: lease.id, now: t0 + .seconds(1))
+            }
+            await #expect(throws: Lease.TransitionError.self) {
+                try await store.apply(.becameReady, to: lease.id, now: t0 + .seconds(1))
+            }
+            await #expect(throws: LeaseStoreError.self) {
+                try await store.apply(.drained, to: LeaseID("L-999999"), now: t0)
+            }
+            #expect(try Self.dump(dir) == before)
+
+            try await store.grant(lease.id, host: "c1", slotIndex: 0, now: t0)
+            let granted = try Self.dump(dir)
+            await #expect(throws: Lease.TransitionError.self) {
+                try await store.grant(lease.id, host: "c2", slotIndex: 0, now: t0)
+            }
+            #expect(try Self.dump(dir) == granted)
+            try store.close()
+        }
+    }
+
+    @Test("ids never repeat, across restarts too")
+    func idsNeverRepeat() async throws {
+        try await withStateDirectory { dir in
+            var store = try dir.open()
+            var ids: [LeaseID] = []
+            for _ in 0..<3 { ids.append(try await store.create(service: "B", frontend: "fe-b", now: t0, ttl: ttl).id) }
+            try store.close()
+            store = try dir.open()
+            for _ in 0..<2 { ids.append(try await store.create(service: "B", frontend: "fe-b", now: t0, ttl: ttl).id) }
+            #expect(ids.map(\.rawValue) == ["L-000001", "L-000002", "L-000003", "L-000004", "L-000005"])
+            try store.close()
+
+            // Not even a raw write can move the sequence back or reuse an id.
+            let raw = try DatabaseQueue(path: dir.databasePath)
+            #expect(throws: DatabaseError.self) {
+                try raw.write { db in try db.execute(sql: "UPDATE sequence SET value = 1 WHERE name = 'lease'") }
+            }
+            #expect(throws: DatabaseError.self) {
+                try raw.write { db in
+                    try db.execute(sql: """
+                        INSERT INTO lease (id, service, frontend, state, requested_at, expires_at)
+                        VALUES ('L-000002', 'B', 'fe-b', 'requested', 0, 0)
+                        """)
+                }
+            }
+            try raw.close()
+        }
+    }
+
+    @Test("events list in order, page by id, and filter by lease")
+    func eventsInOrder() async throws {
+        try await withStateDirectory { dir in
+            let store = try dir.open()
+            let a = try await store.create(service: "A", frontend: "fe-a", now: t0, ttl: ttl)
+            let b = try await store.create(service: "B", frontend: "fe-b", now: t0 + .seconds(1), ttl: ttl)
+            struct Share: Encodable { var weight: Int; var share: Double; var held: Int }
+            try await store.record(.queue, lease: b.id, service: "B", now: t0 + .seconds(2),
+                                   reason: try EventReason("no free slot", details: Share(weight: 2, share: 1.5, held: 1)))
+            try await store.record(.deny, service: "C", now: t0 + .seconds(3), reason: "C is at max_backends (2)")
+            try await store.grant(a.id, host: "c1", slotIndex: 0, now: t0 + .seconds(4))
+
+            let all = try await store.events()
+            #expect(all.map(\.kind) == [.request, .request, .queue, .deny, .grant])
+            #expect(all.map(\.id) == all.map(\.id).sorted())
+            #expect(all[2].details == #"{"held":1,"share":1.5,"weight":2}"#)
+            #expect(all[3].lease == nil && all[3].service == "C")
+
+            let page1 = try await store.events(after: 0, limit: 2)
+            let page2 = try await store.events(after: page1.last!.id, limit: 2)
+            let page3 = try await store.events(after: page2.last!.id, limit: 2)
+            #expect(page1 + page2 + page3 == all)
+
+            #expect(try await store.events(forLease: a.id).map(\.kind) == [.request, .grant])
+            #expect(try await store.events(forLease: b.id).map(\.kind) == [.request, .queue])
+            try store.close()
+        }
+    }
+
+    /// Every row of every table, as text: equal dumps mean nothing changed in the file.
+    static func dump(_ dir: TemporaryStateDirectory) throws -> [String] {
+        let raw = try DatabaseQueue(path: dir.databasePath)
+        defer { try? raw.close() }
+        return try raw.read { db in
+            try ["lease", "event", "sequence"].flatMap { table in
+                try Row.fetchAll(db, sql: "SELECT * FROM \(table) ORDER BY rowid").map { "\(table) \($0)" }
+            }
+        }
+    }
+}
