@@ -4,7 +4,7 @@ SWIFT ?= swift
 # Debian packages the build and the tests need; `make setup` installs the missing ones.
 APT_PACKAGES := pvm pvm-dev libtirpc-dev libyaml-dev libsqlite3-dev iproute2 util-linux procps
 
-.PHONY: setup build test clean
+.PHONY: setup build test bench-dataplane clean
 
 setup:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -21,6 +21,10 @@ build: setup
 test: setup
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# The data path against direct and nginx, side by side (docs/benchmarks-dataplane.md); installs wrk and nginx if missing.
+bench-dataplane: setup
+	SWIFT=$(SWIFT) scripts/bench-dataplane
 
 clean:
 	rm -rf .build
