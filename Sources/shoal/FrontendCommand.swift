@@ -19,6 +19,11 @@ struct FrontendCommand: AsyncParsableCommand {
     var backends: [String] = []
     @OptionGroup var daemon: DaemonOptions
 
+    func validate() throws {
+        if let port, !(0...65535).contains(port) { throw ValidationError("--port must be 0...65535") }
+        _ = try backends.map(Self.parseBackend)
+    }
+
     func run() async throws {
         var configuration = Frontend.Configuration(manifest: try loadManifest(manifest))
         configuration.listenHost = listenHost
