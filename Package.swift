@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // Debian's libpvm3 and libyaml, never vendored.
@@ -54,21 +55,32 @@ let package = Package(
         ]),
         // The front-end agent: service manager (reverse proxy) and, with the broker, load manager.
         .target(name: "ShoalAgent", dependencies: [
-            "ShoalCore", "ShoalInstance", "ShoalProxy",
+            "ShoalCore", "ShoalInstance", "ShoalProxy", "ShoalAPI",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        // The broker's lease table and event log, in SQLite through GRDB.
-        .target(name: "ShoalBroker", dependencies: [
+        // The broker API's bodies, its token, and a small NIO HTTP client for agents and the CLI.
+        .target(name: "ShoalAPI", dependencies: [
             "ShoalCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The broker: pool, lease table and event log (SQLite through GRDB), arbitration, the
+        // PVM launcher, and the HTTP API (Hummingbird).
+        .target(name: "ShoalBroker", dependencies: [
+            "ShoalCore", "ShoalAPI", "ShoalManifest", "PVM", "ShoalWorker",
             .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "ShoalTesting", dependencies: ["PVM", "ShoalProcess"]),
 
         .executableTarget(name: "shoal", dependencies: [
-            "ShoalCore", "ShoalManifest", "PVM", "ShoalAgent", "ShoalWorker",
+            "ShoalCore", "ShoalManifest", "PVM", "ShoalAgent", "ShoalWorker", "ShoalAPI", "ShoalBroker", "ShoalInstance",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -86,9 +98,22 @@ let package = Package(
         .executableTarget(name: "shoal-pvm-echo", dependencies: ["PVM", "ShoalTesting", .product(name: "Logging", package: "swift-log")]),
 
         .testTarget(name: "ShoalCoreTests", dependencies: ["ShoalCore"]),
+        .testTarget(name: "ShoalAPITests", dependencies: [
+            "ShoalAPI", "ShoalCore", "ShoalTesting",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         .testTarget(name: "ShoalBrokerTests", dependencies: [
-            "ShoalBroker", "ShoalCore",
+            "ShoalBroker", "ShoalCore", "ShoalAPI", "ShoalTesting",
             .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // A real broker, real pvmd on namespace hosts, real front-ends and workers, under load.
+        .testTarget(name: "ShoalClusterTests", dependencies: [
+            "ShoalAPI", "ShoalCore", "ShoalTesting", "PVM",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "ShoalManifestTests", dependencies: ["ShoalManifest", "ShoalCore", "ShoalTesting"]),

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import ServiceLifecycle
+import ShoalAPI
 import ShoalCore
 import ShoalInstance
 import ShoalProxy
@@ -17,9 +18,32 @@ public final class Frontend: Service {
         public var policy: Dispatcher.Policy = .paper
         /// Back-ends given by hand (`--backend NAME=HOST:PORT`), before any broker.
         public var staticBackends: [(name: String, host: String, port: Int)] = []
+        /// Name the answering member in this response header (tests, debugging).
+        public var memberHeader: String?
+        /// The broker to lease back-ends from; nil serves with the local instance (and static
+        /// back-ends) only.
+        public var broker: BrokerConnection?
 
         public init(manifest: ServiceManifest) {
             self.manifest = manifest
+        }
+    }
+
+    /// How the load manager reaches the broker.
+    public struct BrokerConnection: Sendable {
+        public var url: String
+        public var token: String
+        /// This front-end's name, the owner of its leases.
+        public var name: String
+        /// The manifest's absolute path (the broker and the workers read it).
+        public var manifestPath: String
+        public var holdTime: Duration = .seconds(5)
+
+        public init(url: String, token: String, name: String, manifestPath: String) {
+            self.url = url
+            self.token = token
+            self.name = name
+            self.manifestPath = manifestPath
         }
     }
 
@@ -37,6 +61,7 @@ public final class Frontend: Service {
         var relayConfiguration = RelayConfiguration()
         relayConfiguration.host = configuration.listenHost
         relayConfiguration.port = configuration.port ?? manifest.port
+        relayConfiguration.memberHeader = configuration.memberHeader
         let relay = HTTPRelayServer.serviceManager(
             local: try SocketAddress(ipAddress: instance.host, port: instance.port),
             dispatcher: Dispatcher(policy: configuration.policy, thresholds: manifest.thresholds),
@@ -54,7 +79,7 @@ public final class Frontend: Service {
         announceReady("shoal frontend \(manifest.name) listening on \(configuration.listenHost):\(bound.port ?? relayConfiguration.port)"
             + " (local instance pid \(instance.pid) on \(instance.host):\(instance.port), \(configuration.staticBackends.count) back-ends)")
 
-        let instanceDied = await firstOf([
+        var operations: [@Sendable () async -> Bool] = [
             {
                 _ = await instance.waitForExit()
                 return true
@@ -63,7 +88,20 @@ public final class Frontend: Service {
                 try? await gracefulShutdown()
                 return false
             },
-        ]) ?? false
+        ]
+        if let broker = configuration.broker {
+            var loadConfiguration = LoadManager.Configuration(frontend: broker.name, manifest: manifest, manifestPath: broker.manifestPath)
+            loadConfiguration.holdTime = broker.holdTime
+            let manager = LoadManager(
+                configuration: loadConfiguration, members: relay.members,
+                commands: try BrokerClient(baseURL: broker.url, token: broker.token),
+                eventFeed: try BrokerClient(baseURL: broker.url, token: broker.token), logger: logger)
+            operations.append {
+                await manager.run()
+                return false
+            }
+        }
+        let instanceDied = await firstOf(operations) ?? false
         // In-flight requests finish before the instance goes.
         await relay.shutdown(gracePeriod: manifest.drainTimeout.timeAmount)
         await instance.stop()

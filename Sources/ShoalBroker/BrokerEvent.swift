@@ -21,8 +21,6 @@ public struct BrokerEvent: Sendable, Hashable, Identifiable {
         public static let spawn = Kind(rawValue: "spawn")
         /// The service instance passed its health check.
         public static let ready = Kind(rawValue: "ready")
-        /// The front-end's heartbeat renewed the lease.
-        public static let renew = Kind(rawValue: "renew")
         /// A graceful drain was ordered (scale-down or maintenance).
         public static let drain = Kind(rawValue: "drain")
         /// A drain ordered to give the slot to a service below its fair share.

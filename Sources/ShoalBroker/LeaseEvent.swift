@@ -5,10 +5,8 @@ import ShoalCore
 public enum LeaseEvent: Sendable, Hashable {
     /// The worker and service instance were started with these PVM task ids.
     case spawned(tasks: [Int32])
-    /// The service instance passed its health check.
-    case becameReady
-    /// The front-end's heartbeat: live for another `ttl` from `now`.
-    case renew(ttl: Duration)
+    /// The service instance passed its health check; its worker listens at `endpoint`.
+    case becameReady(endpoint: String)
     /// Give the back-end back gracefully (scale-down, preemption or maintenance).
     case drainRequested(Drain)
     /// Load rose again before a scale-down drain finished.
@@ -22,8 +20,7 @@ public enum LeaseEvent: Sendable, Hashable {
     func apply(to lease: inout Lease, now: Timestamp) throws(Lease.TransitionError) -> Lease.Action {
         switch self {
         case .spawned(let tasks): try lease.spawned(tasks: tasks)
-        case .becameReady: try lease.becameReady()
-        case .renew(let ttl): try lease.renew(now: now, ttl: ttl)
+        case .becameReady(let endpoint): try lease.becameReady(endpoint: endpoint)
         case .drainRequested(let drain): try lease.drainRequested(drain)
         case .drainCancelled: try lease.drainCancelled()
         case .drained: try lease.drained()
@@ -36,7 +33,6 @@ public enum LeaseEvent: Sendable, Hashable {
         switch self {
         case .spawned: .spawn
         case .becameReady: .ready
-        case .renew: .renew
         case .drainRequested(let drain): drain.reason == .preemption ? .preempt : .drain
         case .drainCancelled: .resume
         case .drained: .release
@@ -48,8 +44,7 @@ public enum LeaseEvent: Sendable, Hashable {
     var defaultReason: String {
         switch self {
         case .spawned(let tasks): "worker and service started: tasks \(tasks.map(String.init).joined(separator: ", "))"
-        case .becameReady: "service instance passed its health check"
-        case .renew(let ttl): "renewed by the front-end's heartbeat for \(ttl.wholeMilliseconds) ms"
+        case .becameReady(let endpoint): "service instance passed its health check; worker at \(endpoint)"
         case .drainRequested(let drain): "drain (\(drain.reason.rawValue)) ordered, deadline \(drain.deadline)"
         case .drainCancelled: "scale-down drain cancelled: load rose again"
         case .drained: "worker reported its last in-flight request finished"

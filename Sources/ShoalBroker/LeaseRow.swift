@@ -35,6 +35,7 @@ struct LeaseRow: FetchableRecord, PersistableRecord {
         lease.host = row["host"]
         lease.state = state
         lease.tasks = tasks
+        lease.endpoint = row["endpoint"]
         lease.expiresAt = Timestamp(milliseconds: row["expires_at"])
         if let reason = try decode("drain_reason", as: Drain.Reason.self), let deadline: Int64 = row["drain_deadline"] {
             lease.drain = Drain(reason: reason, deadline: Timestamp(milliseconds: deadline))
@@ -52,6 +53,7 @@ struct LeaseRow: FetchableRecord, PersistableRecord {
         container["slot_index"] = stored.slotIndex
         container["state"] = lease.state.rawValue
         container["tasks"] = "[" + lease.tasks.map(String.init).joined(separator: ",") + "]"
+        container["endpoint"] = lease.endpoint
         container["requested_at"] = lease.requestedAt.milliseconds
         container["expires_at"] = lease.expiresAt.milliseconds
         container["drain_reason"] = lease.drain?.reason.rawValue

@@ -62,6 +62,18 @@ extension LeaseStore {
                   BEGIN SELECT RAISE(ABORT, 'sequence only counts up'); END;
                 """)
         }
+        migrator.registerMigration("v2: lease endpoint") { db in
+            try db.execute(sql: "ALTER TABLE lease ADD COLUMN endpoint TEXT")
+        }
+        migrator.registerMigration("v3: frontend") { db in
+            try db.execute(sql: """
+                CREATE TABLE frontend (
+                  name TEXT PRIMARY KEY NOT NULL,
+                  manifest_path TEXT NOT NULL,
+                  registered_at INTEGER NOT NULL
+                ) STRICT;
+                """)
+        }
         return migrator
     }
 }

@@ -52,6 +52,27 @@ extension LeaseStore {
         }.action
     }
 
+    /// The front-end's heartbeat: every live lease it holds (or only `lease`) lives for another
+    /// `ttl` from `now`. Returns the leases renewed. No event row: heartbeats are routine, and the
+    /// log is for decisions.
+    @discardableResult
+    public func renew(frontend: String, lease: LeaseID? = nil, now: Timestamp, ttl: Duration) async throws -> [StoredLease] {
+        try await pool.write { db in
+            var sql = "SELECT * FROM lease WHERE frontend = ? AND state IN ('requested', 'granted', 'active', 'draining')"
+            var arguments: StatementArguments = [frontend]
+            if let lease {
+                sql += " AND id = ?"
+                arguments += [lease.rawValue]
+            }
+            return try LeaseRow.fetchAll(db, sql: sql + " ORDER BY id", arguments: arguments).map { row in
+                var stored = row.stored
+                _ = try stored.lease.renew(now: now, ttl: ttl)
+                try LeaseRow(stored).update(db)
+                return stored
+            }
+        }
+    }
+
     /// Ticks every live lease at `now`: those not renewed in time, and drains past their
     /// deadline, are revoked, each with a `revoke` event giving the times. One transaction.
     public func expire(now: Timestamp) async throws -> [LeaseChange] {

@@ -75,6 +75,12 @@ public final class LeaseStore: Sendable {
         }
     }
 
+    /// The newest event's id (0 when there is none): where a follower that wants only what
+    /// comes next starts.
+    public func latestEventID() async throws -> Int64 {
+        try await pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM event") ?? 0 }
+    }
+
     /// Every event of one lease, oldest first: its history, for `shoal leases explain`.
     public func events(forLease id: LeaseID) async throws -> [BrokerEvent] {
         try await pool.read { db in

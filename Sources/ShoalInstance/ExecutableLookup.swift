@@ -11,9 +11,13 @@ public enum ExecutableLookup {
             let absolute = files.currentDirectoryPath + "/" + command
             return files.isExecutableFile(atPath: absolute) ? absolute : nil
         }
-        let beside = (try? files.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
-            .map { ($0 as NSString).deletingLastPathComponent }
+        let beside = (try? currentExecutable()).map { ($0 as NSString).deletingLastPathComponent }
         let directories = [beside].compactMap { $0 } + (path ?? "").split(separator: ":").map(String.init)
         return directories.lazy.map { $0 + "/" + command }.first { files.isExecutableFile(atPath: $0) }
+    }
+
+    /// The running program's own path (for spawning more of itself, e.g. workers).
+    public static func currentExecutable() throws -> String {
+        try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
     }
 }

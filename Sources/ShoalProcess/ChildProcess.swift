@@ -21,6 +21,9 @@ public final class ChildProcess: Sendable {
         case discard
         /// A pipe whose read end is in ``standardOutput`` / ``standardError``.
         case pipe
+        /// Appended to this file (created with mode 0600), which outlives us: for a daemon that
+        /// must keep running when we are gone.
+        case file(String)
     }
 
     public let pid: Int32
@@ -196,6 +199,9 @@ public final class ChildProcess: Sendable {
             return nil
         case .discard:
             posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_WRONLY, 0)
+            return nil
+        case .file(let path):
+            posix_spawn_file_actions_addopen(&actions, fd, path, O_WRONLY | O_CREAT | O_APPEND, 0o600)
             return nil
         case .pipe:
             // Close-on-exec from the start, so no child spawned meanwhile by another thread gets

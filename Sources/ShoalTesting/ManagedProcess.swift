@@ -35,18 +35,24 @@ public final class ManagedProcess: Sendable {
         self.firstLine = firstLine
     }
 
-    /// Starts `executable` and waits (at most `timeout` seconds) for its first stdout line.
-    /// Later output is read and dropped, so the process never blocks on a full pipe; stderr is
-    /// inherited (it shows up in the test log).
+    /// Starts `executable` and waits (at most `timeout` seconds) for its first stdout line — or,
+    /// with `readyPrefix`, its first line that starts with it (a front-end's own children print
+    /// theirs first). Later output is read and dropped, so the process never blocks on a full
+    /// pipe; stderr is inherited (it shows up in the test log).
     /// - Throws: ``Failure``, or `ChildProcessError` if it cannot start at all.
-    public static func start(_ executable: URL, _ arguments: [String] = [], timeout: Double = 10) throws -> ManagedProcess {
+    public static func start(
+        _ executable: URL, _ arguments: [String] = [], readyPrefix: String? = nil, timeout: Double = 10
+    ) throws -> ManagedProcess {
         let what = "\(executable.lastPathComponent) \(arguments.joined(separator: " "))"
         let child = try ChildProcess.spawn([executable.path] + arguments, environment: ProcessInfo.processInfo.environment,
                                            standardOutput: .pipe)
         let fd = child.standardOutput!  // Spawned with `.pipe`.
-        let line: [UInt8]
+        var line: [UInt8]
         do {
-            line = try readLine(fd, of: child, what: what, deadline: Date().addingTimeInterval(timeout), timeout: timeout)
+            let deadline = Date().addingTimeInterval(timeout)
+            repeat {
+                line = try readLine(fd, of: child, what: what, deadline: deadline, timeout: timeout)
+            } while readyPrefix.map { !String(decoding: line, as: UTF8.self).hasPrefix($0) } ?? false
         } catch {
             close(fd)
             throw error
@@ -100,8 +106,10 @@ public final class ManagedProcess: Sendable {
 
     /// Starts a product of this package built beside the running tests (see
     /// ``ProcessRunner/builtProduct(_:)``).
-    public static func startProduct(_ name: String, _ arguments: [String] = [], timeout: Double = 10) throws -> ManagedProcess {
-        try start(ProcessRunner.builtProduct(name), arguments, timeout: timeout)
+    public static func startProduct(
+        _ name: String, _ arguments: [String] = [], readyPrefix: String? = nil, timeout: Double = 10
+    ) throws -> ManagedProcess {
+        try start(ProcessRunner.builtProduct(name), arguments, readyPrefix: readyPrefix, timeout: timeout)
     }
 
     public var isRunning: Bool { child.exitStatus == nil }

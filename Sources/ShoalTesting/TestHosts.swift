@@ -18,6 +18,8 @@ public struct TestHosts: Sendable {
     public let names: [String]
     /// Each host's address, in the order of `names`.
     public let addresses: [String]
+    /// The bridge's address in the root namespace, when made `reachable`.
+    public let rootAddress: String?
     /// The remote-shell wrapper pvmd uses (`PVM_RSH`); `rsh HOST CMD...` runs CMD in HOST.
     public let rshWrapper: String
     /// The master pvmd's PID.
@@ -39,10 +41,12 @@ public struct TestHosts: Sendable {
     /// Makes `count` hosts and starts the master pvmd.
     /// - Parameter script: `scripts/testhosts`; by default found from this source file, or
     ///   `$SHOAL_TESTHOSTS_SCRIPT`.
-    public static func up(count: Int, script: String? = nil, timeout: Duration = .seconds(60)) async throws -> TestHosts {
+    /// - Parameter reachable: give the bridge an address in the root namespace, so this process
+    ///   (and front-ends it starts) reach the hosts' addresses.
+    public static func up(count: Int, reachable: Bool = false, script: String? = nil, timeout: Duration = .seconds(60)) async throws -> TestHosts {
         let script = script ?? defaultScript()
         let prefix = "sh\(getpid())-\(TestHostsCounter.next())"
-        let output = try await TestHostsScript.run(script, ["up", "-p", prefix, "\(count)"],
+        let output = try await TestHostsScript.run(script, ["up", "-p", prefix] + (reachable ? ["-r"] : []) + ["\(count)"],
                                                    environment: ["SHOAL_TESTHOSTS_OWNER": "\(getpid())"],
                                                    timeout: timeout)
         guard output.status == 0 else {
@@ -65,6 +69,7 @@ public struct TestHosts: Sendable {
             runDirectory: try value("RUNDIR"),
             names: try value("HOSTS").split(separator: " ").map(String.init),
             addresses: try value("ADDRESSES").split(separator: " ").map(String.init),
+            rootAddress: values["ROOT_ADDRESS"],
             rshWrapper: try value("PVM_RSH"),
             masterPID: Int32(try value("MASTER_PID")) ?? -1,
             masterSocket: try value("MASTER_SOCKET"),
@@ -144,9 +149,10 @@ public struct TestHosts: Sendable {
 /// `body` throws.
 public func withTestHosts<R: Sendable>(
     count: Int,
+    reachable: Bool = false,
     _ body: (TestHosts) async throws -> R
 ) async throws -> R {
-    let hosts = try await TestHosts.up(count: count)
+    let hosts = try await TestHosts.up(count: count, reachable: reachable)
     let result: Result<R, any Error>
     do {
         result = .success(try await body(hosts))

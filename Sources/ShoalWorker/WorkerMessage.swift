@@ -18,10 +18,12 @@ public enum WorkerMessage: Sendable, Hashable {
     case drain
     /// Shut down now (after a drain, or to give up).
     case stop
+    /// A restarted broker takes the worker over: from now on it reports to the sender.
+    case adopt
 
     public enum Tag: Int32, CaseIterable {
         case ready = 100, load, drained, failed
-        case drain = 200, stop
+        case drain = 200, stop, adopt
     }
 
     public var message: PVMMessage {
@@ -32,6 +34,7 @@ public enum WorkerMessage: Sendable, Hashable {
         case .failed(let reason): PVMMessage(tag: Tag.failed.rawValue, fields: [.string(reason)])
         case .drain: PVMMessage(tag: Tag.drain.rawValue, fields: [])
         case .stop: PVMMessage(tag: Tag.stop.rawValue, fields: [])
+        case .adopt: PVMMessage(tag: Tag.adopt.rawValue, fields: [])
         }
     }
 
@@ -50,9 +53,14 @@ public enum WorkerMessage: Sendable, Hashable {
         case .failed:
             guard fields.count == 1, let reason = string(0) else { return nil }
             self = .failed(reason: reason)
-        case .drained, .drain, .stop:
+        case .drained, .drain, .stop, .adopt:
             guard fields.isEmpty else { return nil }
-            self = tag == .drained ? .drained : tag == .drain ? .drain : .stop
+            switch tag {
+            case .drained: self = .drained
+            case .drain: self = .drain
+            case .stop: self = .stop
+            default: self = .adopt
+            }
         }
     }
 }

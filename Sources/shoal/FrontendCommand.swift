@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import ShoalAPI
 import ShoalAgent
 import ShoalCore
 
@@ -17,10 +19,18 @@ struct FrontendCommand: AsyncParsableCommand {
     var policy: Dispatcher.Policy = .paper
     @Option(name: .customLong("backend"), help: "A back-end worker given by hand, NAME=HOST:PORT (repeatable).")
     var backends: [String] = []
+    @Option(help: "This front-end's name, the owner of its leases (default: the manifest's frontend).") var name: String?
+    @Option(help: "Broker URL (default: SHOAL_BROKER, else http://127.0.0.1:7070).") var broker: String?
+    @Option(help: "The broker's state directory, where its token is (default: SHOAL_STATE_DIR, else ~/.local/state/shoal). SHOAL_TOKEN overrides.")
+    var stateDir: String?
+    @Option(help: "Seconds every back-end must stay Low before one is given back.") var holdTime: Double = 5
+    @Flag(help: "Serve with the local instance (and --backend) only; lease nothing from a broker.") var standalone = false
+    @Option(help: "Name the member that answered in this response header (debugging; off by default).") var memberHeader: String?
     @OptionGroup var daemon: DaemonOptions
 
     func validate() throws {
         if let port, !(0...65535).contains(port) { throw ValidationError("--port must be 0...65535") }
+        guard holdTime >= 0 else { throw ValidationError("--hold-time must be >= 0") }
         _ = try backends.map(Self.parseBackend)
     }
 
@@ -30,6 +40,21 @@ struct FrontendCommand: AsyncParsableCommand {
         configuration.port = port
         configuration.policy = policy
         configuration.staticBackends = try backends.map(Self.parseBackend)
+        configuration.memberHeader = memberHeader
+        if !standalone {
+            let token: String
+            do {
+                token = try ProcessInfo.processInfo.environment["SHOAL_TOKEN"] ?? BrokerToken.read(stateDirectory: StateDirectory.resolve(stateDir))
+            } catch {
+                printError("shoal frontend: \(error)\nStart `shoal broker` first, set SHOAL_TOKEN, or pass --standalone.")
+                throw ExitCode.failure
+            }
+            let path = URL(fileURLWithPath: manifest).standardizedFileURL.path
+            var connection = Frontend.BrokerConnection(
+                url: BrokerAddress.resolve(broker), token: token, name: name ?? configuration.manifest.frontend, manifestPath: path)
+            connection.holdTime = .milliseconds(Int64(holdTime * 1000))
+            configuration.broker = connection
+        }
         let logger = daemon.makeLogger(label: "shoal.frontend")
         try await runUntilSignalled(Frontend(configuration: configuration, logger: logger), logger: logger)
     }

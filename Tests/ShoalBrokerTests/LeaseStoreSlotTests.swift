@@ -126,14 +126,15 @@ struct LeaseStoreSlotTests {
             let done = try await store.create(service: "A", frontend: "fe-a", now: t0, ttl: ttl)
             for (slot, lease) in [renewed, silent, draining, done].enumerated() {
                 try await store.grant(lease.id, host: "c1", slotIndex: slot, now: t0)
-                try await store.apply(.becameReady, to: lease.id, now: t0)
+                try await store.apply(.becameReady(endpoint: "10.0.0.1:9000"), to: lease.id, now: t0)
             }
             try await store.apply(.drainRequested(Drain(reason: .preemption, deadline: t0 + .seconds(20))),
                                   to: draining.id, now: t0 + .seconds(10))
             try await store.apply(.drainRequested(Drain(reason: .scaleDown, deadline: t0 + .seconds(20))), to: done.id, now: t0)
             try await store.apply(.drained, to: done.id, now: t0)
-            try await store.apply(.renew(ttl: ttl), to: renewed.id, now: t0 + .seconds(20))
-            try await store.apply(.renew(ttl: ttl), to: draining.id, now: t0 + .seconds(20))
+            // fe-a's heartbeat renews its live leases (renewed, draining), not the released one.
+            let renewedByHeartbeat = try await store.renew(frontend: "fe-a", now: t0 + .seconds(20), ttl: ttl)
+            #expect(renewedByHeartbeat.map(\.id) == [renewed.id, draining.id])
 
             // Before anything is due: nothing happens.
             #expect(try await store.expire(now: t0 + .seconds(15)).isEmpty)

@@ -17,7 +17,7 @@ struct LeaseStoreTests {
             #expect(lease.id == LeaseID("L-000001"))
             #expect(try await store.grant(lease.id, host: "c1", slotIndex: 0, now: t0 + .seconds(1)) == .spawn(host: "c1"))
             #expect(try await store.apply(.spawned(tasks: [262_145, 262_146]), to: lease.id, now: t0 + .seconds(2)) == Lease.Action.none)
-            #expect(try await store.apply(.becameReady, to: lease.id, now: t0 + .seconds(3)) == .addMember)
+            #expect(try await store.apply(.becameReady(endpoint: "10.0.0.1:9000"), to: lease.id, now: t0 + .seconds(3)) == .addMember)
             try store.close()
 
             // Restart mid-life: the lease is still active on c1 slot 0 with its tasks.
@@ -66,7 +66,7 @@ struct LeaseStoreTests {
                 try await store.apply(.drained, to: lease.id, now: t0 + .seconds(1))
             }
             await #expect(throws: Lease.TransitionError.self) {
-                try await store.apply(.becameReady, to: lease.id, now: t0 + .seconds(1))
+                try await store.apply(.becameReady(endpoint: "10.0.0.1:9000"), to: lease.id, now: t0 + .seconds(1))
             }
             await #expect(throws: LeaseStoreError.self) {
                 try await store.apply(.drained, to: LeaseID("L-999999"), now: t0)

@@ -13,7 +13,7 @@ import Testing
         var lease = newLease()
         _ = try lease.grant(host: "c1")
         _ = try lease.spawned(tasks: [0x40001, 0x40002])
-        _ = try lease.becameReady()
+        _ = try lease.becameReady(endpoint: "10.0.0.1:9000")
         return lease
     }
 
@@ -24,7 +24,7 @@ import Testing
         #expect(lease.state == .granted && lease.host == "c1" && lease.holdsSlot)
         #expect(try lease.spawned(tasks: [7, 8]) == .none)
         #expect(lease.tasks == [7, 8])
-        #expect(try lease.becameReady() == .addMember)
+        #expect(try lease.becameReady(endpoint: "10.0.0.1:9000") == .addMember)
         #expect(lease.state == .active)
         let deadline = start + .seconds(30)
         #expect(try lease.drainRequested(Drain(reason: .scaleDown, deadline: deadline)) == .orderDrain(deadline: deadline))

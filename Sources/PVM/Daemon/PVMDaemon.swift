@@ -171,7 +171,7 @@ public final class PVMDaemon: Sendable {
         return (directory, path == nil)
     }
 
-    private static func environment(for configuration: Configuration, directory: String, vmid: String,
+    static func environment(for configuration: Configuration, directory: String, vmid: String,
                                     logger: Logger) -> [String: String] {
         var environment = ProcessInfo.processInfo.environment
         // A task's own enrolment settings must not leak into a new pvmd.

@@ -46,16 +46,18 @@ extension Lease {
         return .spawn(host: host)
     }
 
-    /// The worker and service instance were started with these task ids.
+    /// The worker and service instance were started with these task ids. The worker may have
+    /// reported ready before the spawn was recorded, so an active lease takes them too.
     public mutating func spawned(tasks: [Int32]) throws(TransitionError) -> Action {
-        guard state == .granted else { throw refusal("record spawned tasks") }
+        guard state == .granted || state == .active else { throw refusal("record spawned tasks") }
         self.tasks = tasks
         return .none
     }
 
-    /// The service instance passed its health check.
-    public mutating func becameReady() throws(TransitionError) -> Action {
+    /// The service instance passed its health check; its worker takes requests at `endpoint`.
+    public mutating func becameReady(endpoint: String) throws(TransitionError) -> Action {
         guard state == .granted else { throw refusal("become ready") }
+        self.endpoint = endpoint
         state = .active
         return .addMember
     }

@@ -11,6 +11,8 @@ public struct Lease: Sendable, Hashable, Codable, Identifiable {
     public var state: LeaseState
     /// PVM task ids of the worker and the service instance, once spawned.
     public var tasks: [Int32]
+    /// `host:port` of the worker once the lease is active: where the front-end routes.
+    public var endpoint: String?
     public var requestedAt: Timestamp
     /// Past this, a lease whose front-end has not renewed it is revoked.
     public var expiresAt: Timestamp
@@ -26,6 +28,7 @@ public struct Lease: Sendable, Hashable, Codable, Identifiable {
         self.host = nil
         self.state = .requested
         self.tasks = []
+        self.endpoint = nil
         self.requestedAt = requestedAt
         self.expiresAt = requestedAt + ttl
         self.drain = nil

@@ -222,13 +222,13 @@ extension ClientRelayHandler {
         fail(failure)
     }
 
-    private func retry(after failed: Member, failure: RelayError) {
+    func retry(after failed: Member, failure: RelayError) {
         endMemberRequest()
         logger.debug("retrying on another member", metadata: ["failed": "\(failed.name)", "uri": "\(upstreamHead?.uri ?? "")"])
         route(excluding: failed, failure: failure)
     }
 
-    private func memberFailed(_ member: Member, reason: String) {
+    func memberFailed(_ member: Member, reason: String) {
         if member.isHealthy(at: loop.now) {
             logger.warning("member unreachable; out of rotation for a while", metadata: [
                 "member": "\(member.name)", "address": "\(member.address)", "reason": "\(reason)",

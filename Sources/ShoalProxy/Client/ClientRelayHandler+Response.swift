@@ -7,6 +7,7 @@ import Synchronization
 extension ClientRelayHandler {
     func upstreamResponseHead(_ memberHead: HTTPResponseHead, from connection: UpstreamConnection) {
         guard connection === upstream, !responseStarted, let context else { return }
+        if let member, retryAfterWorkerRefusal(memberHead, from: connection, member: member) { return }
         responseStarted = true
         var head = memberHead
         if !clientKeepAlive || inputClosed || shared.admission.isDraining
@@ -17,9 +18,28 @@ extension ClientRelayHandler {
             closeAfterResponse = true
         }
         ForwardedHeaders.prepareResponse(&head, clientVersion: clientVersion, keepAlive: !closeAfterResponse, configuration: configuration)
+        if let name = configuration.memberHeader, let member {
+            head.headers.replaceOrAdd(name: name, value: member.name)
+        }
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         clientNeedsFlush = true
         deadline = loop.now + configuration.responseBodyIdleTimeout
+    }
+
+    /// A back-end's worker answered with its own error (`X-Shoal-Error`: its service died, it
+    /// is draining or full) — nothing was served. An idempotent request goes to another member
+    /// instead, as if the worker had been unreachable; the worker sits out a while.
+    private func retryAfterWorkerRefusal(_ head: HTTPResponseHead, from connection: UpstreamConnection, member: Member) -> Bool {
+        guard member.role == .backend, isReplayable, retriesLeft > 0,
+              [.badGateway, .serviceUnavailable, .gatewayTimeout].contains(head.status),
+              let code = head.headers.first(name: "x-shoal-error") else { return false }
+        retriesLeft -= 1
+        upstream = nil
+        connection.exchange = nil
+        connection.close()
+        memberFailed(member, reason: "its worker answered \(head.status.code) \(code)")
+        retry(after: member, failure: RelayError(.memberUnreachable, "member \(member.name) answered \(head.status.code) (\(code))"))
+        return true
     }
 
     func upstreamResponseBody(_ body: ByteBuffer, from connection: UpstreamConnection) {

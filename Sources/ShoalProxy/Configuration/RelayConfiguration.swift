@@ -55,6 +55,9 @@ public struct RelayConfiguration: Sendable, Hashable {
     public var trustForwardedProto: Bool
     /// A `Via` entry to append to requests and responses (e.g. `"1.1 shoal"`), or `nil` for none.
     public var via: String?
+    /// A response header naming the member that answered (e.g. `X-Shoal-Member`), for tests and
+    /// debugging; `nil` (the default) tells clients nothing about the members.
+    public var memberHeader: String? = nil
 
     /// How often each event loop checks its connections' deadlines and sweeps its pool.
     public var timerResolution: TimeAmount

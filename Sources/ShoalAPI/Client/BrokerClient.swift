@@ -1,0 +1,186 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// The broker's HTTP API as typed calls, one per route (and named like the broker's
+/// `BrokerOperations`), for front-end agents and the CLI.
+///
+/// Calls share one keep-alive connection and take turns on it, so a long poll of ``events(after:limit:wait:)``
+/// holds up the calls behind it: give a follower of the event log a client of its own.
+/// Every call throws ``BrokerClientError``, or `CancellationError` if its task is cancelled.
+public final class BrokerClient: Sendable {
+    /// The broker's base URL, as given.
+    public let baseURL: String
+    /// Sent as `Authorization: Bearer` with every POST: the routes that change things.
+    private let token: String?
+    private let timeout: Duration
+    private let connection: HTTPClientConnection
+
+    /// - Parameters:
+    ///   - baseURL: `http://HOST[:PORT]`; see ``BrokerAddress/resolve(_:)``.
+    ///   - token: The broker's token (``BrokerToken/read(stateDirectory:)``); `nil` for read-only use.
+    ///   - timeout: For each call as a whole: connecting, sending and the whole answer.
+    /// - Throws: ``BrokerClientError`` (``BrokerClientError/Kind/invalidAddress(reason:)``) if the URL won't do.
+    public init(baseURL: String = "http://127.0.0.1:7070", token: String?, timeout: Duration = .seconds(5)) throws(BrokerClientError) {
+        let endpoint = try BrokerEndpoint.parse(baseURL).get()
+        self.baseURL = baseURL
+        self.token = token
+        self.timeout = timeout
+        self.connection = HTTPClientConnection(host: endpoint.host, port: endpoint.port)
+    }
+
+    /// Closes the connection; a call in progress fails, and later calls are refused.
+    public func close() async {
+        await connection.close()
+    }
+
+    // MARK: Reading
+
+    public func pool() async throws -> PoolView {
+        try await call(.GET, "/pool")
+    }
+
+    public func services() async throws -> [ServiceView] {
+        try await call(.GET, "/services")
+    }
+
+    /// Live leases; with `includingFinal`, released and revoked ones too.
+    public func leases(includingFinal: Bool = false) async throws -> [LeaseView] {
+        try await call(.GET, "/leases", query: includingFinal ? "all=true" : nil)
+    }
+
+    /// One lease, live or final.
+    public func lease(_ id: String) async throws -> LeaseView {
+        try await call(.GET, "/leases/\(id.percentEncodedPathSegment)")
+    }
+
+    /// One lease and every event of its life.
+    public func explain(lease id: String) async throws -> LeaseExplanation {
+        try await call(.GET, "/leases/\(id.percentEncodedPathSegment)/explain")
+    }
+
+    /// Events after `after`, oldest first, at most `limit`; if there are none yet, the broker
+    /// waits up to `wait` for one (a long poll: this call's timeout is `wait` longer).
+    public func events(after: Int64 = 0, limit: Int = 100, wait: Duration = .zero) async throws -> EventPage {
+        var query = "after=\(after)&limit=\(limit)"
+        if wait > .zero { query += "&wait=\(wait.decimalSeconds)" }
+        return try await call(.GET, "/events", query: query, timeout: timeout + max(wait, .zero))
+    }
+
+    // MARK: Leases
+
+    /// A new lease for the front-end's service: granted at once if a slot is free, else queued.
+    public func acquire(_ request: AcquireRequest) async throws -> LeaseView {
+        try await call(.POST, "/leases", body: request)
+    }
+
+    public func renew(lease id: String) async throws -> LeaseView {
+        try await call(.POST, "/leases/\(id.percentEncodedPathSegment)/renew")
+    }
+
+    /// The front-end stopped routing to the lease's back-end (scale-down); it may still cancel.
+    public func drain(lease id: String, _ request: LeaseChangeRequest = LeaseChangeRequest()) async throws -> LeaseView {
+        try await call(.POST, "/leases/\(id.percentEncodedPathSegment)/drain", body: request)
+    }
+
+    public func cancelDrain(lease id: String, _ request: LeaseChangeRequest = LeaseChangeRequest()) async throws -> LeaseView {
+        try await call(.POST, "/leases/\(id.percentEncodedPathSegment)/cancel-drain", body: request)
+    }
+
+    /// The front-end has nothing in flight there any more: the slot is freed.
+    public func release(lease id: String, _ request: LeaseChangeRequest = LeaseChangeRequest()) async throws -> LeaseView {
+        try await call(.POST, "/leases/\(id.percentEncodedPathSegment)/release", body: request)
+    }
+
+    // MARK: Front-ends and hosts
+
+    public func register(_ registration: FrontendRegistration) async throws -> FrontendStatus {
+        try await call(.POST, "/frontends", body: registration)
+    }
+
+    /// Renews every lease of the front-end.
+    public func heartbeat(frontend name: String, _ heartbeat: Heartbeat) async throws -> FrontendStatus {
+        try await call(.POST, "/frontends/\(name.percentEncodedPathSegment)/heartbeat", body: heartbeat)
+    }
+
+    /// Maintenance: no new grants on the host, and every lease there drains.
+    public func drainHost(_ name: String) async throws -> HostDrainResult {
+        try await call(.POST, "/hosts/\(name.percentEncodedPathSegment)/drain")
+    }
+
+    // MARK: The exchange
+
+    /// Sends `body` as JSON to `path` (below ``BrokerAPI/prefix``) and decodes a 2xx answer.
+    private func call<Answer: Decodable>(
+        _ method: HTTPMethod, _ path: String, query: String? = nil, body: (any Encodable & Sendable)? = nil,
+        timeout: Duration? = nil
+    ) async throws -> Answer {
+        let request = "\(method.rawValue) \(BrokerAPI.prefix)\(path)"
+        let target = BrokerAPI.prefix + path + (query.map { "?" + $0 } ?? "")
+        var headers: HTTPHeaders = ["Accept": "application/json"]
+        if method == .POST, let token {
+            headers.add(name: "Authorization", value: "Bearer \(token)")
+        }
+        var bytes: ByteBuffer?
+        if let body {
+            headers.add(name: "Content-Type", value: "application/json")
+            bytes = try ByteBuffer(bytes: JSONEncoder().encode(body))
+        }
+
+        let answer: HTTPAnswer
+        do {
+            answer = try await connection.send(method, target, headers: headers, body: bytes, timeout: timeout ?? self.timeout)
+        } catch let failure as HTTPClientFailure {
+            throw error(failure, request: request, timeout: timeout ?? self.timeout)
+        }
+
+        let data = Data(answer.body.readableBytesView)
+        guard (200..<300).contains(answer.status.code) else {
+            throw BrokerClientError(.status(code: Int(answer.status.code), message: Self.message(in: data, status: answer.status)),
+                                    broker: baseURL, request: request)
+        }
+        do {
+            return try JSONDecoder().decode(Answer.self, from: data)
+        } catch {
+            throw BrokerClientError(.badAnswer(expected: "\(Answer.self) as JSON", detail: Self.describe(decoding: error)),
+                                    broker: baseURL, request: request)
+        }
+    }
+
+    private func error(_ failure: HTTPClientFailure, request: String, timeout: Duration) -> BrokerClientError {
+        let kind: BrokerClientError.Kind
+        switch failure {
+        case .connectFailed(let error):
+            kind = .unreachable(reason: ConnectFailure.describe(error))
+        case .closedBeforeAnswer(let error):
+            kind = .unreachable(reason: "the connection \(error.map { "failed (\($0))" } ?? "closed") before an answer")
+        case .closedDuringAnswer(let error):
+            kind = .badAnswer(expected: "a whole HTTP answer", detail: "the connection \(error.map { "failed (\($0))" } ?? "closed") partway")
+        case .timedOut:
+            kind = .timedOut(after: timeout)
+        case .answerTooLarge(let limit):
+            kind = .badAnswer(expected: "an answer under \(limit >> 20) MiB", detail: "it was longer")
+        case .clientClosed:
+            kind = .unreachable(reason: "this client was closed")
+        }
+        return BrokerClientError(kind, broker: baseURL, request: request)
+    }
+
+    /// The broker's `{"error": ...}` sentence, or else the body as text, or else the reason phrase.
+    private static func message(in body: Data, status: HTTPResponseStatus) -> String {
+        if let error = try? JSONDecoder().decode(ErrorBody.self, from: body) { return error.error }
+        let text = String(decoding: body.prefix(500), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return text.isEmpty ? status.reasonPhrase : text
+    }
+
+    private static func describe(decoding error: any Error) -> String {
+        let context: DecodingError.Context
+        switch error as? DecodingError {
+        case .typeMismatch(_, let c), .valueNotFound(_, let c), .keyNotFound(_, let c), .dataCorrupted(let c): context = c
+        case nil: return "\(error)"
+        @unknown default: return "\(error)"
+        }
+        let path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+        return path.isEmpty ? context.debugDescription : "at \(path): \(context.debugDescription)"
+    }
+}

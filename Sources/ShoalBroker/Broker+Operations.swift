@@ -1,0 +1,209 @@
+import Logging
+import ShoalAPI
+import ShoalCore
+
+/// The API's operations (see ``BrokerOperations``).
+extension Broker {
+    public func pool() async throws -> PoolView {
+        let byHost = try await store.liveLeasesByHost()
+        return PoolView(hosts: hostOrder.map { name in
+            let state = hosts[name] ?? HostState(slots: 0)
+            let leases = byHost[name] ?? []
+            return PoolView.Host(name: name, slots: state.slots, used: leases.count, cordoned: state.cordoned,
+                                 down: state.down || state.quarantinedUntil != nil, leases: leases.map(\.id.rawValue))
+        })
+    }
+
+    public func services() async throws -> [ServiceView] {
+        let live = try await store.leases()
+        let allocation = FairShare.allocate(claims(live: live), capacity: capacity)
+        return services.keys.sorted().compactMap { name in
+            guard let service = services[name] else { return nil }
+            let mine = live.filter { $0.lease.service == name }
+            let manifest = service.manifest
+            return ServiceView(
+                name: name, frontends: service.frontends.sorted(), minBackends: manifest.backends.min,
+                maxBackends: manifest.backends.max, priority: manifest.priority, weight: manifest.weight,
+                held: mine.filter(\.lease.holdsSlot).count, waiting: mine.filter { $0.lease.state == .requested }.count,
+                fairShare: allocation.share(of: name))
+        }
+    }
+
+    public func leases(includingFinal: Bool) async throws -> [LeaseView] {
+        try await store.leases(includingFinal: includingFinal).map(view)
+    }
+
+    public func explain(lease id: String) async throws -> LeaseExplanation {
+        let stored = try await existing(id)
+        return LeaseExplanation(lease: view(stored), events: try await store.events(forLease: stored.id).map(\.view))
+    }
+
+    public func acquire(_ request: AcquireRequest) async throws -> LeaseView {
+        let service = try serviceOf(frontend: request.frontend)
+        let manifest = services[service.name]!.manifest
+        let now = clock()
+        let live = try await store.leases()
+        let mine = live.filter { $0.lease.service == service.name }
+        let asking = request.reason.map { "\(request.frontend): \($0)" } ?? "front-end \(request.frontend) asked for a back-end"
+        if mine.count >= manifest.backends.max {
+            let reason = "denied: \(service.name) already holds or waits for \(mine.count) of its max_backends \(manifest.backends.max)"
+            try await store.record(.deny, service: service.name, now: now, reason: EventReason("\(asking); \(reason)"))
+            notifyEvents()
+            throw BrokerError(.conflict, reason)
+        }
+        if live.filter({ $0.lease.frontend == request.frontend }).count >= configuration.maxLeasesPerFrontend {
+            throw BrokerError(.conflict, "front-end \(request.frontend) already has \(configuration.maxLeasesPerFrontend) leases, the most one may hold")
+        }
+        let created = try await store.create(service: service.name, frontend: request.frontend, now: now,
+                                             ttl: configuration.leaseTTL, reason: EventReason(asking))
+        notifyEvents()
+        try await arbitrate()
+        let stored = try await existing(created.id.rawValue)
+        if stored.lease.state == .requested {
+            let allocation = FairShare.allocate(claims(live: try await store.leases()), capacity: capacity)
+            try await store.record(
+                .queue, lease: stored.id, service: service.name, now: now,
+                reason: try EventReason(
+                    "queued: no free slot for \(service.name) (fair share \(allocation.share(of: service.name)), "
+                        + "holds \(mine.filter(\.lease.holdsSlot).count))",
+                    details: allocation.explanation))
+            notifyEvents()
+        }
+        return view(stored)
+    }
+
+    public func renew(lease id: String) async throws -> LeaseView {
+        let stored = try await existing(id)
+        guard !stored.lease.state.isFinal else {
+            throw BrokerError(.conflict, "lease \(id) is \(stored.lease.state.rawValue): ask for a new one")
+        }
+        let renewed = try await store.renew(frontend: stored.lease.frontend, lease: stored.id, now: clock(), ttl: configuration.leaseTTL)
+        return view(renewed.first ?? stored)
+    }
+
+    public func drain(lease id: String, _ request: LeaseChangeRequest) async throws -> LeaseView {
+        let stored = try await existing(id)
+        let manifest = services[stored.lease.service]?.manifest
+        let deadline = clock() + (manifest?.drainTimeout ?? .seconds(30))
+        try await apply(.drainRequested(Drain(reason: .scaleDown, deadline: deadline)), to: stored.id,
+                        reason: request.reason.map { "scale-down: \($0)" })
+        return view(try await existing(id))
+    }
+
+    public func cancelDrain(lease id: String, _ request: LeaseChangeRequest) async throws -> LeaseView {
+        let stored = try await existing(id)
+        try await apply(.drainCancelled, to: stored.id, reason: request.reason.map { "drain cancelled: \($0)" })
+        return view(try await existing(id))
+    }
+
+    public func release(lease id: String, _ request: LeaseChangeRequest) async throws -> LeaseView {
+        let stored = try await existing(id)
+        let lease = stored.lease
+        switch lease.state {
+        case .requested, .granted:
+            try await apply(.drainRequested(Drain(reason: .scaleDown, deadline: clock())), to: stored.id,
+                            reason: request.reason ?? "withdrawn by front-end \(lease.frontend) before it served")
+            try await arbitrate()
+        case .active:
+            _ = try await drain(lease: id, request)
+            drainOrdered.insert(stored.id)
+            await launcher.drain(tasks: lease.tasks)
+        case .draining:
+            // The front-end has nothing in flight there any more: the worker finishes and reports.
+            drainOrdered.insert(stored.id)
+            await launcher.drain(tasks: lease.tasks)
+        case .released, .revoked:
+            break  // Already given back: releasing twice is harmless.
+        }
+        return view(try await existing(id))
+    }
+
+    public func register(_ registration: FrontendRegistration) async throws -> FrontendStatus {
+        guard !registration.name.isEmpty, registration.name.count <= 128,
+              registration.name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.@:".contains($0) }) else {
+            throw BrokerError(.invalid, "front-end name must be 1-128 letters, digits or -_.@: (got \"\(registration.name)\")")
+        }
+        guard registration.manifestPath.hasPrefix("/") else {
+            throw BrokerError(.invalid, "manifestPath must be absolute (workers on other hosts read the same path)")
+        }
+        let manifest = try Self.loadManifest(registration.manifestPath)
+        try register(name: registration.name, manifest: manifest, path: registration.manifestPath)
+        try await store.saveFrontend(name: registration.name, manifestPath: registration.manifestPath, now: clock())
+        logger.info("front-end registered", metadata: ["frontend": "\(registration.name)", "service": "\(manifest.name)"])
+        try await arbitrate()
+        return try await status(of: registration.name)
+    }
+
+    public func heartbeat(frontend name: String, _ heartbeat: Heartbeat) async throws -> FrontendStatus {
+        _ = try serviceOf(frontend: name)
+        try await store.renew(frontend: name, now: clock(), ttl: configuration.leaseTTL)
+        return try await status(of: name)
+    }
+
+    public func drainHost(_ name: String) async throws -> HostDrainResult {
+        guard hosts[name] != nil else {
+            throw BrokerError(.notFound, "no host \(name) in the pool (hosts: \(hostOrder.joined(separator: ", ")))")
+        }
+        hosts[name]?.cordoned = true
+        let now = clock()
+        try await store.record(.drain, host: name, now: now, reason: EventReason("host \(name) drained for maintenance: no new grants"))
+        var draining: [String] = []
+        for stored in try await store.liveLeasesByHost()[name] ?? [] {
+            let deadline = now + (services[stored.lease.service]?.manifest.drainTimeout ?? .seconds(30))
+            if stored.lease.state == .draining {
+                draining.append(stored.id.rawValue)
+                continue
+            }
+            try await apply(.drainRequested(Drain(reason: .maintenance, deadline: deadline)), to: stored.id,
+                            reason: "maintenance: host \(name) is being drained")
+            draining.append(stored.id.rawValue)
+        }
+        notifyEvents()
+        return HostDrainResult(host: name, draining: draining)
+    }
+
+    // MARK: Helpers
+
+    var capacity: Int {
+        hosts.values.filter(\.isOpen).reduce(0) { $0 + $1.slots }
+    }
+
+    func status(of frontend: String) async throws -> FrontendStatus {
+        let service = try serviceOf(frontend: frontend)
+        let mine = try await store.leases().filter { $0.lease.frontend == frontend }
+        return FrontendStatus(name: frontend, service: service.name,
+                              leaseTTLMilliseconds: configuration.leaseTTL.wholeMilliseconds, leases: mine.map(view))
+    }
+
+    func serviceOf(frontend: String) throws -> ServiceManifest {
+        guard let name = frontends[frontend], let service = services[name] else {
+            throw BrokerError(.notFound, "front-end \(frontend) is not registered: register it (POST /v1/frontends) first")
+        }
+        return service.manifest
+    }
+
+    func existing(_ id: String) async throws -> StoredLease {
+        guard let stored = try await store.lease(LeaseID(id)) else {
+            throw BrokerError(.notFound, "no lease \(id): `shoal leases --all` lists them")
+        }
+        return stored
+    }
+
+    func view(_ stored: StoredLease) -> LeaseView {
+        let lease = stored.lease
+        let load = loads[lease.id]
+        return LeaseView(
+            id: lease.id.rawValue, service: lease.service, frontend: lease.frontend, host: lease.host, state: lease.state,
+            endpoint: lease.state == .active || lease.state == .draining ? lease.endpoint : nil,
+            inFlight: lease.holdsSlot ? load?.inFlight : nil, queued: lease.holdsSlot ? load?.queued : nil,
+            requestedAt: lease.requestedAt.milliseconds, expiresAt: lease.expiresAt.milliseconds,
+            drainReason: lease.drain?.reason, drainDeadline: lease.drain?.deadline.milliseconds, revocation: lease.revocation)
+    }
+}
+
+extension BrokerEvent {
+    var view: EventView {
+        EventView(id: id, time: time.milliseconds, kind: kind.rawValue, lease: lease?.rawValue, service: service, host: host,
+                  fromState: fromState, toState: toState, reason: reason, details: details)
+    }
+}

@@ -1,0 +1,203 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import ShoalAPI
+import ShoalCore
+import ShoalManifest
+
+/// The broker: owns the pool (hosts × slots), the lease table, the arbitration among services,
+/// and the workers on the back-ends (through a ``BackendLauncher``).
+///
+/// Every decision goes through the core (lease state machine, ``Arbitration``) and is committed
+/// to the ``LeaseStore`` with its reason before anything is done about it, so a restart finds the
+/// truth in SQLite and the workers still running (``recover()``). Clock-driven work — TTL expiry,
+/// drain deadlines, start-up timeouts — happens in ``run()``'s tick.
+public actor Broker: BrokerOperations, Service {
+    public struct Configuration: Sendable {
+        public var hosts: [PoolHost]
+        /// How long a lease lives without its front-end's heartbeat.
+        public var leaseTTL: Duration = .seconds(10)
+        /// How long a granted lease may take to become ready before it is given up.
+        public var readinessTimeout: Duration = .seconds(60)
+        /// How often clock-driven work runs.
+        public var tickInterval: Duration = .milliseconds(250)
+        /// Leases one front-end may hold or wait for at once.
+        public var maxLeasesPerFrontend = 64
+        /// A serving worker reports its load every 500 ms; silent this long, it is taken for
+        /// lost. PVM itself notices a pvmd killed outright only after minutes.
+        public var workerSilenceLimit: Duration = .seconds(3)
+        /// How long a host whose workers all fell silent gets no grants.
+        public var quarantine: Duration = .seconds(30)
+
+        public init(hosts: [PoolHost]) {
+            self.hosts = hosts
+        }
+    }
+
+    struct HostState {
+        var slots: Int
+        /// PVM reported it gone.
+        var down = false
+        /// Its workers all fell silent: no grants until then.
+        var quarantinedUntil: Timestamp?
+        /// Whether new leases may go there.
+        var isOpen: Bool { !down && !cordoned && quarantinedUntil == nil }
+        /// Drained for maintenance: no new grants.
+        var cordoned = false
+    }
+
+    /// A registered service: its manifest (claim on the pool) and the front-ends serving it.
+    struct ServiceState {
+        var manifest: ServiceManifest
+        var manifestPath: String
+        var frontends: Set<String>
+    }
+
+    let configuration: Configuration
+    let store: LeaseStore
+    let launcher: any BackendLauncher
+    let clock: @Sendable () -> Timestamp
+    let logger: Logger
+
+    var hosts: [String: HostState]
+    /// Host names in the cluster file's order.
+    let hostOrder: [String]
+    var services: [String: ServiceState] = [:]
+    /// Front-end name → service name.
+    var frontends: [String: String] = [:]
+    /// Worker task → its lease.
+    var taskOwners: [Int32: LeaseID] = [:]
+    /// Workers' last load reports, and when each serving worker was last heard from.
+    var loads: [LeaseID: (inFlight: Int, queued: Int)] = [:]
+    var lastHeard: [LeaseID: Timestamp] = [:]
+    /// Leases whose worker was ordered to drain: its exit then means the drain finished (the
+    /// exit notice and the `drained` message travel separately and may arrive in either order).
+    var drainOrdered: Set<LeaseID> = []
+    /// Long polls of the event log waiting for something new.
+    var eventWaiters: [Int: CheckedContinuation<Void, Never>] = [:]
+    var nextWaiterID = 0
+    /// Counts ``notifyEvents()`` calls, so a long poll can tell that something was recorded while
+    /// it was reading the log (and must not wait for a wake-up that already happened).
+    var eventGeneration = 0
+    /// Shutting down: long polls answer with what there is.
+    var stoppedWaiting = false
+
+    public init(
+        configuration: Configuration, store: LeaseStore, launcher: any BackendLauncher,
+        clock: @escaping @Sendable () -> Timestamp = Timestamp.now, logger: Logger
+    ) {
+        self.configuration = configuration
+        self.store = store
+        self.launcher = launcher
+        self.clock = clock
+        self.logger = logger
+        hostOrder = configuration.hosts.map(\.name)
+        hosts = Dictionary(uniqueKeysWithValues: configuration.hosts.map { ($0.name, HostState(slots: $0.slots)) })
+    }
+
+    /// Brings the broker's memory in line with the store and the virtual machine: adds missing
+    /// hosts, reloads registered front-ends, adopts the workers of live leases, revokes those
+    /// whose workers are gone, and stops workers no lease owns.
+    public func recover() async throws {
+        let present = Set(try await launcher.hostNames())
+        let failures = await launcher.add(hosts: hostOrder.filter { !present.contains($0) })
+        for (host, reason) in failures.sorted(by: { $0.key < $1.key }) {
+            hosts[host]?.down = true
+            logger.error("host could not join the pool", metadata: ["host": "\(host)", "reason": "\(reason)"])
+            try await store.record(.revoke, host: host, now: clock(), reason: EventReason("host \(host) could not join the pool: \(reason)"))
+        }
+
+        for record in try await store.frontends() {
+            do {
+                try register(name: record.name, manifest: try Self.loadManifest(record.manifestPath), path: record.manifestPath)
+            } catch {
+                logger.warning("a registered front-end's manifest no longer loads", metadata: [
+                    "frontend": "\(record.name)", "error": "\(error)",
+                ])
+            }
+        }
+
+        let live = try await store.leases()
+        let tasks = live.flatMap(\.lease.tasks)
+        let alive = try await launcher.adopt(tasks: tasks)
+        let now = clock()
+        for stored in live {
+            for task in stored.lease.tasks { taskOwners[task] = stored.id }
+            lastHeard[stored.id] = now
+            let lease = stored.lease
+            if lease.state == .granted, lease.tasks.isEmpty {
+                // The previous broker died between the grant and recording the spawn.
+                try await apply(.revoke(.spawnFailed), to: lease.id, reason: "the broker restarted before the worker was started")
+            } else if !lease.tasks.isEmpty, !lease.tasks.allSatisfy(alive.contains) {
+                try await apply(.revoke(.taskDied), to: lease.id, reason: "worker task \(lease.tasks) was gone when the broker restarted")
+            } else if let host = lease.host, hosts[host]?.down == true {
+                try await apply(.revoke(.hostFailed), to: lease.id, reason: "host \(host) is not in the pool")
+            }
+        }
+        let owned = Set(try await store.leases().flatMap(\.lease.tasks))
+        let strays = try await launcher.stopStrays(owned: owned)
+        if !strays.isEmpty {
+            logger.warning("stopped workers no lease owns", metadata: ["tasks": "\(strays)"])
+        }
+        logger.info("broker recovered", metadata: [
+            "live_leases": "\(live.count)", "adopted_tasks": "\(alive.count)", "frontends": "\(frontends.count)",
+        ])
+        try await arbitrate()
+    }
+
+    /// Runs until shutdown: follows the launcher's events and ticks the clock.
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.followLauncher() }
+                group.addTask { await self.tickUntilCancelled() }
+            }
+        } onGracefulShutdown: {
+            Task { await self.stopWaiting() }
+        }
+    }
+
+    private func tickUntilCancelled() async {
+        while !Task.isShuttingDownGracefully, (try? await Task.sleep(for: configuration.tickInterval)) != nil {
+            do {
+                try await tick()
+            } catch {
+                logger.error("tick failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    private func followLauncher() async {
+        for await event in launcher.events.cancelOnGracefulShutdown() {
+            do {
+                try await handle(event)
+            } catch {
+                logger.error("could not handle a pool event", metadata: ["event": "\(event)", "error": "\(error)"])
+            }
+        }
+    }
+
+    static func loadManifest(_ path: String) throws -> ServiceManifest {
+        switch ManifestLoader().load(paths: [path]) {
+        case .success(let loaded) where loaded.count == 1:
+            return loaded[0].manifest
+        case .success(let loaded):
+            throw BrokerError(.invalid, "\(path): expected one manifest, found \(loaded.count)")
+        case .failure(let problems):
+            throw BrokerError(.invalid, problems.diagnostics.map(\.description).joined(separator: "; "))
+        }
+    }
+
+    /// Adds a front-end to its service's record (in memory).
+    func register(name: String, manifest: ServiceManifest, path: String) throws {
+        if let existing = services[manifest.name], existing.manifestPath != path {
+            throw BrokerError(.conflict, "service \(manifest.name) is already registered from \(existing.manifestPath), not \(path)")
+        }
+        if let previous = frontends[name], previous != manifest.name {
+            services[previous]?.frontends.remove(name)
+        }
+        frontends[name] = manifest.name
+        services[manifest.name, default: ServiceState(manifest: manifest, manifestPath: path, frontends: [])].frontends.insert(name)
+        services[manifest.name]?.manifest = manifest
+    }
+}

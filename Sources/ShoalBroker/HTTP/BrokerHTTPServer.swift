@@ -1,0 +1,61 @@
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import ShoalAPI
+
+/// The broker's HTTP/JSON API as a service: run it in the daemon's `ServiceGroup`.
+///
+/// Reads are open (the API listens on loopback by default); every change needs the bearer token.
+public struct BrokerHTTPServer: Service {
+    private let application: any Service
+
+    /// - Parameters:
+    ///   - port: 0 picks any free port; `onListening` says which.
+    ///   - onListening: Called once with the bound port, when the server accepts connections —
+    ///     the moment to print the ready line.
+    public init(
+        operations: some BrokerOperations,
+        token: String,
+        host: String = BrokerAPI.defaultHost,
+        port: Int = BrokerAPI.defaultPort,
+        logger: Logger,
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) {
+        application = Self.makeApplication(
+            operations: operations, token: token, host: host, port: port, logger: logger, onListening: onListening
+        )
+    }
+
+    public func run() async throws {
+        try await application.run()
+    }
+
+    /// The Hummingbird application behind the server, for callers (and tests) that want it whole.
+    public static func makeApplication(
+        operations: some BrokerOperations,
+        token: String,
+        host: String = BrokerAPI.defaultHost,
+        port: Int = BrokerAPI.defaultPort,
+        logger: Logger,
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let router = Router()
+        // Middleware applies only to routes added after it, and to the not-found answer.
+        router.add(middleware: RequestLogMiddleware())
+        router.add(middleware: ErrorBodyMiddleware())
+        router.add(middleware: BearerTokenMiddleware(token: token))
+        BrokerRoutes(operations: operations).add(to: router)
+
+        return Application(
+            router: router,
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port)),
+            onServerRunning: { channel in
+                if let port = channel.localAddress?.port {
+                    await onListening(port)
+                }
+            },
+            logger: logger
+        )
+    }
+}

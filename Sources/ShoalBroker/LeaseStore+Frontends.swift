@@ -1,0 +1,32 @@
+import GRDB
+import ShoalCore
+
+extension LeaseStore {
+    /// A registered front-end: who owns leases, and the manifest its workers are started from.
+    public struct FrontendRecord: Sendable, Hashable {
+        public var name: String
+        public var manifestPath: String
+        public var registeredAt: Timestamp
+    }
+
+    /// Records (or re-records) a front-end's registration, so a restarted broker still knows the
+    /// owners of the leases it finds.
+    public func saveFrontend(name: String, manifestPath: String, now: Timestamp) async throws {
+        try await pool.write { db in
+            try db.execute(sql: """
+                INSERT INTO frontend (name, manifest_path, registered_at) VALUES (?, ?, ?)
+                ON CONFLICT (name) DO UPDATE SET manifest_path = excluded.manifest_path, registered_at = excluded.registered_at
+                """, arguments: [name, manifestPath, now.milliseconds])
+        }
+    }
+
+    /// Every registered front-end, by name.
+    public func frontends() async throws -> [FrontendRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM frontend ORDER BY name").map {
+                FrontendRecord(name: $0["name"], manifestPath: $0["manifest_path"],
+                               registeredAt: Timestamp(milliseconds: $0["registered_at"]))
+            }
+        }
+    }
+}

@@ -1,0 +1,190 @@
+import Foundation
+import ShoalAPI
+import ShoalCore
+import ShoalTesting
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real cluster for one test: namespace test hosts (the master pvmd in h0, the pool on
+/// h1…hN), a `shoal broker` process attached to the master, and `shoal frontend` processes in
+/// the root namespace, which reaches the hosts through the bridge. Everything is stopped by PID
+/// and removed at the end, also when the test fails.
+final class Cluster: @unchecked Sendable {
+    let hosts: TestHosts
+    let directory: String
+    let slotsPerHost: Int
+    let leaseTTL: Double
+    private(set) var broker: ManagedProcess?
+    private(set) var brokerURL = ""
+    /// 0 until the first start; a restart listens where the front-ends expect the broker.
+    private var brokerPort = 0
+    private(set) var frontends: [String: Frontend] = [:]
+    private(set) var client: BrokerClient!
+
+    struct Frontend {
+        var process: ManagedProcess
+        var port: Int
+        /// The front-end's local service instance (its child).
+        var instancePID: Int32?
+    }
+
+    /// The pool's hosts (every test host but the master).
+    var poolHosts: [String] { hosts.others }
+
+    private init(hosts: TestHosts, directory: String, slotsPerHost: Int, leaseTTL: Double) {
+        self.hosts = hosts
+        self.directory = directory
+        self.slotsPerHost = slotsPerHost
+        self.leaseTTL = leaseTTL
+    }
+
+    /// Runs `body` with a cluster of `hostCount` pool hosts of `slots` slots each.
+    static func with(
+        hostCount: Int = 3, slots: Int = 1, leaseTTL: Double = 10, _ body: (Cluster) async throws -> Void
+    ) async throws {
+        try await PVMEnrolmentLock.shared.withLock {
+            try await withTestHosts(count: hostCount + 1, reachable: true) { hosts in
+                let directory = NSTemporaryDirectory() + "shoal-cluster-\(getpid())-\(UUID().uuidString.prefix(8))"
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                let cluster = Cluster(hosts: hosts, directory: directory, slotsPerHost: slots, leaseTTL: leaseTTL)
+                defer { cluster.tearDown() }
+                try await cluster.startBroker()
+                try await body(cluster)
+                await cluster.client.close()
+            }
+        }
+    }
+
+    // MARK: Broker
+
+    var stateDirectory: String { directory + "/state" }
+
+    func startBroker() async throws {
+        let clusterFile = directory + "/cluster.yaml"
+        let yaml = "hosts:\n" + poolHosts.map { "  - name: \($0)\n    slots: \(slotsPerHost)\n" }.joined()
+        try yaml.write(toFile: clusterFile, atomically: true, encoding: .utf8)
+        let process = try ManagedProcess.startProduct("shoal", [
+            "broker", "--pvm-socket", hosts.masterSocket, "--cluster", clusterFile, "--state-dir", stateDirectory,
+            "--port", "\(brokerPort)", "--lease-ttl", "\(leaseTTL)", "--log-level", "info",
+        ], readyPrefix: "shoal broker listening on", timeout: 60)
+        let url = try #require(process.firstLine.split(separator: " ").first { $0.hasPrefix("http://") }.map(String.init))
+        brokerPort = try #require(url.split(separator: ":").last.flatMap { Int($0) })
+        broker = process
+        brokerURL = url
+        await client?.close()
+        client = try BrokerClient(baseURL: url, token: try BrokerToken.read(stateDirectory: stateDirectory))
+    }
+
+    /// SIGKILL: the broker gets no chance to clean up anything.
+    func killBroker() {
+        broker?.kill9()
+        broker = nil
+    }
+
+    // MARK: Front-ends
+
+    /// Writes a manifest for a service of `shoal-webserver` answering after `delayMilliseconds`.
+    func manifest(
+        _ name: String, priority: Int = 0, weight: Int = 1, min: Int = 0, max: Int = 3,
+        low: Int = 1, high: Int = 3, delayMilliseconds: Int = 100, concurrency: Int = 32, drainTimeout: Int = 20
+    ) throws -> String {
+        let path = directory + "/\(name).yaml"
+        try """
+            name: \(name)
+            frontend: fe-\(name)
+            command: shoal-webserver
+            args: ["--port", "{port}", "--size", "1024", "--delay-ms", "\(delayMilliseconds)", "--concurrency", "\(concurrency)"]
+            port: 8080
+            concurrency: \(concurrency)
+            thresholds: {low: \(low), high: \(high)}
+            backends: {min: \(min), max: \(max)}
+            priority: \(priority)
+            weight: \(weight)
+            drain_timeout: \(drainTimeout)s
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @discardableResult
+    func startFrontend(_ manifestPath: String, holdTime: Double = 30) throws -> Frontend {
+        let process = try ManagedProcess.startProduct("shoal", [
+            "frontend", manifestPath, "--port", "0", "--broker", brokerURL, "--state-dir", stateDirectory,
+            "--hold-time", "\(holdTime)", "--member-header", "X-Shoal-Member", "--log-level", "info",
+        ], readyPrefix: "shoal frontend", timeout: 30)
+        // "shoal frontend NAME listening on HOST:PORT (local instance pid N on ...)"
+        let words = process.firstLine.split(separator: " ")
+        let address = try #require(words.firstIndex(of: "on").map { words[$0 + 1] })
+        let port = try #require(address.split(separator: ":").last.flatMap { Int($0) })
+        let pid = words.firstIndex(of: "pid").flatMap { Int32(words[$0 + 1]) }
+        let name = String(words[2])
+        let frontend = Frontend(process: process, port: port, instancePID: pid)
+        frontends[name] = frontend
+        return frontend
+    }
+
+    /// SIGKILL a front-end; its orphaned local instance is stopped too (it is not the pool's).
+    func killFrontend(_ name: String) {
+        guard let frontend = frontends.removeValue(forKey: name) else { return }
+        frontend.process.kill9()
+        if let pid = frontend.instancePID { kill(pid, SIGKILL) }
+    }
+
+    func load(on service: String, connections: Int) throws -> LoadGenerator {
+        let frontend = try #require(frontends[service], "no front-end \(service)")
+        return LoadGenerator.start(host: "127.0.0.1", port: frontend.port, path: "/doc", connections: connections)
+    }
+
+    // MARK: Looking
+
+    func leases(all: Bool = false) async throws -> [LeaseView] {
+        try await client.leases(includingFinal: all)
+    }
+
+    /// These leases as they are now, live or final.
+    func leases(ids: [String]) async throws -> [LeaseView] {
+        try await client.leases(includingFinal: true).filter { ids.contains($0.id) }
+    }
+
+    func events() async throws -> [EventView] {
+        var all: [EventView] = []
+        var after: Int64 = 0
+        while true {
+            let page = try await client.events(after: after, limit: 1000)
+            all += page.events
+            guard !page.events.isEmpty else { return all }
+            after = page.next
+        }
+    }
+
+    /// Waits (checking every 100 ms) until `condition` holds; false after `timeout`.
+    func eventually(timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async rethrows -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await condition() { return true }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return try await condition()
+    }
+
+    /// The PIDs of processes in `host` whose command line contains `word` (e.g. "worker",
+    /// "shoal-webserver").
+    func processes(in host: String, matching word: String) async throws -> [Int32] {
+        try await hosts.processIDs(in: host).filter { pid in
+            let cmdline = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
+            return cmdline.replacingOccurrences(of: "\0", with: " ").contains(word)
+        }
+    }
+
+    private func tearDown() {
+        for name in Array(frontends.keys) {
+            frontends[name]?.process.stop()
+        }
+        frontends = [:]
+        broker?.stop()
+        // The test hosts' `down` stops every process left in their namespaces, pvmds included.
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
