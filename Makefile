@@ -4,7 +4,7 @@ SWIFT ?= swift
 # Debian packages the build and the tests need; `make setup` installs the missing ones.
 APT_PACKAGES := pvm pvm-dev libtirpc-dev libyaml-dev libsqlite3-dev iproute2 util-linux procps
 
-.PHONY: setup build test bench-dataplane clean
+.PHONY: setup build test bench-dataplane bench-broker clean
 
 setup:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -25,6 +25,12 @@ test: setup
 # The data path against direct and nginx, side by side (docs/benchmarks-dataplane.md); installs wrk and nginx if missing.
 bench-dataplane: setup
 	SWIFT=$(SWIFT) scripts/bench-dataplane
+
+# The broker: lease grant latency, lease operations per second, reaction to a load step
+# (docs/benchmarks-broker.md). Release build, like bench-dataplane; BENCH_ARGS passes options.
+bench-broker: setup
+	$(SWIFT) build -c release $(SWIFT_BUILD_FLAGS)
+	"$$($(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --show-bin-path)/shoal-bench-broker" $(BENCH_ARGS)
 
 clean:
 	rm -rf .build

@@ -96,6 +96,12 @@ let package = Package(
         ]),
         // A tiny PVM task used by the integration tests: enrols, echoes every message to its sender.
         .executableTarget(name: "shoal-pvm-echo", dependencies: ["PVM", "ShoalTesting", .product(name: "Logging", package: "swift-log")]),
+        // The broker benchmark: lease grant latency and operations per second, and the reaction to a load step.
+        .executableTarget(name: "shoal-bench-broker", dependencies: [
+            "ShoalBroker", "ShoalAPI", "ShoalCore", "ShoalTesting", "PVM",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
 
         .testTarget(name: "ShoalCoreTests", dependencies: ["ShoalCore"]),
         .testTarget(name: "ShoalAPITests", dependencies: [
@@ -108,7 +114,9 @@ let package = Package(
         .testTarget(name: "ShoalBrokerTests", dependencies: [
             "ShoalBroker", "ShoalCore", "ShoalAPI", "ShoalTesting",
             .product(name: "GRDB", package: "GRDB.swift"),
-            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // A real broker, real pvmd on namespace hosts, real front-ends and workers, under load.

@@ -1,7 +1,6 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
-import HummingbirdTesting
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -102,14 +101,28 @@ private actor FakeOperations: BrokerOperations {
     }
 }
 
-/// Runs `body` against the API on a real socket (HummingbirdTesting's live server, any port).
+/// Runs `body` against the API served on a real socket (any free port).
 private func withAPI(
     _ fake: FakeOperations = FakeOperations(),
     logger: Logger = quietLogger,
-    _ body: @Sendable (any TestClientProtocol, FakeOperations) async throws -> Void
+    _ body: @Sendable (LiveHTTPClient, FakeOperations) async throws -> Void
 ) async throws {
-    let app = BrokerHTTPServer.makeApplication(operations: fake, token: token, port: 0, logger: logger)
-    try await app.test(.live) { client in try await body(client, fake) }
+    let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
+    let server = BrokerHTTPServer(operations: fake, token: token, port: 0, logger: logger) { portSink.yield($0) }
+    let group = ServiceGroup(services: [server], logger: quietLogger)
+    try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        var iterator = ports.makeAsyncIterator()
+        let port = try #require(await iterator.next())
+        do {
+            try await body(LiveHTTPClient(port: port), fake)
+        } catch {
+            await group.triggerGracefulShutdown()
+            throw error
+        }
+        await group.triggerGracefulShutdown()
+        try await tasks.waitForAll()
+    }
 }
 
 /// Keeps every debug-or-worse log record's message and metadata, for tests that check the log.
@@ -147,11 +160,11 @@ private func authorized(_ value: String = "Bearer \(token)") -> HTTPFields {
 
 private func json(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
 
-private func decode<T: Decodable>(_ type: T.Type, _ response: TestResponse) throws -> T {
+private func decode<T: Decodable>(_ type: T.Type, _ response: LiveResponse) throws -> T {
     try JSONDecoder().decode(type, from: Data(response.body.readableBytesView))
 }
 
-private func errorMessage(_ response: TestResponse) throws -> String {
+private func errorMessage(_ response: LiveResponse) throws -> String {
     try decode(ErrorBody.self, response).error
 }
 
@@ -386,9 +399,7 @@ struct BrokerHTTPTests {
             var iterator = ports.makeAsyncIterator()
             let port = try #require(await iterator.next())
             #expect(port > 0)
-            let response = try await TestClient.withClient(host: BrokerAPI.defaultHost, port: port) { client in
-                try await client.get("/v1/health")
-            }
+            let response = try await LiveHTTPClient(port: port).execute(uri: "/v1/health", method: .get)
             #expect(response.status == .ok)
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
