@@ -47,7 +47,9 @@ extension Broker {
     /// Runs the arbitration on the current table and carries out its plan: waiting requests get
     /// free slots by fair share; services below their share reclaim slots from those above it
     /// by a graceful drain (preemption). Each decision is recorded with the arithmetic behind it.
-    func arbitrate() async throws {
+    /// Returns the leases it granted.
+    @discardableResult
+    func arbitrate() async throws -> [LeaseID: StoredLease] {
         let live = try await store.leases()
         let byService = Dictionary(grouping: live, by: \.lease.service)
         let claimsByName = Dictionary(uniqueKeysWithValues: claims(live: live).map { ($0.service, $0) })
@@ -60,7 +62,7 @@ extension Broker {
                 waiting: mine.filter { $0.lease.state == .requested }.count,
                 preemptible: mine.filter { $0.lease.state == .active }.map(\.id).sorted(by: >))
         }
-        guard arbitrationServices.contains(where: { $0.waiting > 0 }) else { return }
+        guard arbitrationServices.contains(where: { $0.waiting > 0 }) else { return [:] }
 
         var used: [String: Set<Int>] = [:]
         for stored in live where stored.lease.holdsSlot {
@@ -70,10 +72,15 @@ extension Broker {
         let plan = Arbitration.plan(
             services: arbitrationServices,
             hosts: openHosts.map { Arbitration.Host(name: $0, free: max(0, hosts[$0]!.slots - (used[$0]?.count ?? 0))) })
-        guard !plan.decisions.isEmpty else { return }
+        guard !plan.decisions.isEmpty else { return [:] }
 
         var waiting = byService.mapValues { $0.filter { $0.lease.state == .requested }.map(\.id).sorted() }
         let now = clock()
+        // Calls that reach here concurrently (the actor is re-entered at every await) plan from
+        // the same table: a lease another one granted meanwhile is skipped, a slot it took means
+        // planning again.
+        var planAgain = false
+        var granted: [LeaseID: StoredLease] = [:]
         for decision in plan.decisions {
             switch decision {
             case .grant(let service, let host):
@@ -85,7 +92,14 @@ extension Broker {
                 let reason = try EventReason(
                     "granted slot \(slot) of \(host): \(service) is below its fair share \(plan.allocation.share(of: service))",
                     details: plan.allocation.explanation)
-                try await store.grant(id, host: host, slotIndex: slot, now: now, reason: reason)
+                do {
+                    granted[id] = try await store.grant(id, host: host, slotIndex: slot, now: now, reason: reason).lease
+                } catch is Lease.TransitionError {
+                    continue
+                } catch let error as LeaseStoreError where error.code == .slotTaken {
+                    planAgain = true
+                    continue
+                }
                 notifyEvents()
                 if let path = services[service]?.manifestPath {
                     Task { await self.start(lease: id, manifestPath: path, on: host) }
@@ -98,11 +112,18 @@ extension Broker {
                     "preempted: \(victim) holds more than its fair share \(plan.allocation.share(of: victim)); "
                         + "\(beneficiary) is below its share \(plan.allocation.share(of: beneficiary)) and waits",
                     details: plan.allocation.explanation)
-                let action = try await store.apply(.drainRequested(Drain(reason: .preemption, deadline: deadline)),
+                let action: Lease.Action
+                do {
+                    action = try await store.apply(.drainRequested(Drain(reason: .preemption, deadline: deadline)),
                                                    to: lease, now: now, reason: reason)
+                } catch is Lease.TransitionError {
+                    continue
+                }
                 try await carryOut(action, for: lease)
             }
         }
+        if planAgain { granted.merge(try await arbitrate()) { _, new in new } }
+        return granted
     }
 
     /// Starts the worker of a granted lease and records its task; a failure revokes the lease.

@@ -57,8 +57,13 @@ extension Broker {
         let created = try await store.create(service: service.name, frontend: request.frontend, now: now,
                                              ttl: configuration.leaseTTL, reason: EventReason(asking))
         notifyEvents()
-        try await arbitrate()
-        let stored = try await existing(created.id.rawValue)
+        let granted = try await arbitrate()
+        var stored = created
+        if let grant = granted[created.id] {
+            stored = grant
+        } else {
+            stored = try await existing(created.id.rawValue)
+        }
         if stored.lease.state == .requested {
             let allocation = FairShare.allocate(claims(live: try await store.leases()), capacity: capacity)
             try await store.record(

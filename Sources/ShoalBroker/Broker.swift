@@ -117,6 +117,10 @@ public actor Broker: BrokerOperations, Service {
             }
         }
 
+        // Front-ends could not renew while no broker ran: every live lease gets a fresh TTL.
+        for frontend in Set(try await store.leases().map(\.lease.frontend)) {
+            try await store.renew(frontend: frontend, now: clock(), ttl: configuration.leaseTTL)
+        }
         let live = try await store.leases()
         let tasks = live.flatMap(\.lease.tasks)
         let alive = try await launcher.adopt(tasks: tasks)

@@ -29,7 +29,7 @@ extension LeaseStore {
     @discardableResult
     public func grant(
         _ id: LeaseID, host: String, slotIndex: Int, now: Timestamp, reason: EventReason? = nil
-    ) async throws -> Lease.Action {
+    ) async throws -> LeaseChange {
         try await change(id, now: now, kind: .grant, reason: reason ?? EventReason("slot \(slotIndex) of \(host) was free")) { stored, db in
             let action = try stored.lease.grant(host: host)
             stored.slotIndex = slotIndex
@@ -38,7 +38,7 @@ extension LeaseStore {
                 """, arguments: [host, slotIndex])
             if let holder { throw LeaseStoreError.slotTaken(host: host, slot: slotIndex, holder: LeaseID(holder)) }
             return action
-        }.action
+        }
     }
 
     /// Runs `event` through the state machine on the stored lease and records it with `reason`

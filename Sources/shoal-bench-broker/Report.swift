@@ -75,10 +75,10 @@ struct Report: Codable, Sendable {
         var lines = [
             "Lease operations: in-process broker, SQLite lease store, a launcher that starts nothing;",
             "\(grants.iterations) sequential calls each (ms).",
-            pad("operation", 34, left: true) + pad("path", 7, left: true) + ["mean", "p50", "p99", "max"].map { pad($0, 8) }.joined(),
+            pad("operation", 36, left: true) + pad("path", 7, left: true) + ["mean", "p50", "p99", "max"].map { pad($0, 8) }.joined(),
         ]
         func row(_ name: String, _ path: String, _ summary: LatencySummary) {
-            lines.append(pad(name, 34, left: true) + pad(path, 7, left: true)
+            lines.append(pad(name, 36, left: true) + pad(path, 7, left: true)
                 + [summary.mean, summary.p50, summary.p99, summary.max].map { column($0) }.joined())
         }
         row("acquire (POST /v1/leases, granted)", "HTTP", grants.acquireHTTP)

@@ -15,7 +15,7 @@ struct LeaseStoreTests {
             let store = try dir.open()
             let lease = try await store.create(service: "A", frontend: "fe-a", now: t0, ttl: ttl)
             #expect(lease.id == LeaseID("L-000001"))
-            #expect(try await store.grant(lease.id, host: "c1", slotIndex: 0, now: t0 + .seconds(1)) == .spawn(host: "c1"))
+            #expect(try await store.grant(lease.id, host: "c1", slotIndex: 0, now: t0 + .seconds(1)).action == .spawn(host: "c1"))
             #expect(try await store.apply(.spawned(tasks: [262_145, 262_146]), to: lease.id, now: t0 + .seconds(2)) == Lease.Action.none)
             #expect(try await store.apply(.becameReady(endpoint: "10.0.0.1:9000"), to: lease.id, now: t0 + .seconds(3)) == .addMember)
             try store.close()
