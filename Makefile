@@ -4,7 +4,7 @@ SWIFT ?= swift
 # Debian packages the build and the tests need; `make setup` installs the missing ones.
 APT_PACKAGES := pvm pvm-dev libtirpc-dev libyaml-dev libsqlite3-dev iproute2 util-linux procps
 
-.PHONY: setup build test bench-dataplane bench-broker clean
+.PHONY: setup build demo test bench-dataplane bench-broker clean
 
 setup:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -17,6 +17,11 @@ setup:
 
 build: setup
 	$(SWIFT) build
+
+# The README's first command: a whole cluster on this machine under a load ramp, a summary, nothing left running.
+demo: setup
+	$(SWIFT) build
+	"$$($(SWIFT) build --show-bin-path)/shoal-demo" $(DEMO_ARGS)
 
 test: setup
 	$(SWIFT) build --build-tests

@@ -94,6 +94,12 @@ let package = Package(
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // `make demo`: a whole cluster on this machine under a load ramp, then a summary; leaves nothing running.
+        .executableTarget(name: "shoal-demo", dependencies: [
+            "ShoalAPI", "ShoalCore", "ShoalTesting", "PVM",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // A tiny PVM task used by the integration tests: enrols, echoes every message to its sender.
         .executableTarget(name: "shoal-pvm-echo", dependencies: ["PVM", "ShoalTesting", .product(name: "Logging", package: "swift-log")]),
         // The broker benchmark: lease grant latency and operations per second, and the reaction to a load step.

@@ -14,8 +14,11 @@ public struct TestHosts: Sendable {
     public let prefix: String
     /// Where the run keeps its per-host `PVM_TMP` directories, logs and the `rsh` wrapper.
     public let runDirectory: String
-    /// Host (and namespace) names, the master first.
+    /// Host names (what PVM, hostname and `/etc/hosts` use), the master first.
     public let names: [String]
+    /// Each host's network namespace, in the order of `names` (the same names unless `up` was
+    /// given names of its own).
+    public let namespaces: [String]
     /// Each host's address, in the order of `names`.
     public let addresses: [String]
     /// The bridge's address in the root namespace, when made `reachable`.
@@ -43,10 +46,15 @@ public struct TestHosts: Sendable {
     ///   `$SHOAL_TESTHOSTS_SCRIPT`.
     /// - Parameter reachable: give the bridge an address in the root namespace, so this process
     ///   (and front-ends it starts) reach the hosts' addresses.
-    public static func up(count: Int, reachable: Bool = false, script: String? = nil, timeout: Duration = .seconds(60)) async throws -> TestHosts {
+    ///   `names` (one per host, the master first) replaces the generated host names.
+    public static func up(
+        count: Int, reachable: Bool = false, names: [String]? = nil, prefix: String? = nil,
+        script: String? = nil, timeout: Duration = .seconds(60)
+    ) async throws -> TestHosts {
         let script = script ?? defaultScript()
-        let prefix = "sh\(getpid())-\(TestHostsCounter.next())"
-        let output = try await TestHostsScript.run(script, ["up", "-p", prefix] + (reachable ? ["-r"] : []) + ["\(count)"],
+        let prefix = prefix ?? "sh\(getpid())-\(TestHostsCounter.next())"
+        let options = (reachable ? ["-r"] : []) + (names.map { ["-n", $0.joined(separator: " ")] } ?? [])
+        let output = try await TestHostsScript.run(script, ["up", "-p", prefix] + options + ["\(count)"],
                                                    environment: ["SHOAL_TESTHOSTS_OWNER": "\(getpid())"],
                                                    timeout: timeout)
         guard output.status == 0 else {
@@ -68,6 +76,7 @@ public struct TestHosts: Sendable {
             prefix: try value("PREFIX"),
             runDirectory: try value("RUNDIR"),
             names: try value("HOSTS").split(separator: " ").map(String.init),
+            namespaces: try value("NAMESPACES").split(separator: " ").map(String.init),
             addresses: try value("ADDRESSES").split(separator: " ").map(String.init),
             rootAddress: values["ROOT_ADDRESS"],
             rshWrapper: try value("PVM_RSH"),
@@ -90,7 +99,8 @@ public struct TestHosts: Sendable {
 
     /// The PIDs of every process now in host `name`'s network namespace (`ip netns pids`).
     public func processIDs(in name: String) async throws -> [Int32] {
-        let output = try await TestHostsScript.run(TestHostsScript.ip, ["netns", "pids", name], environment: [:],
+        let namespace = names.firstIndex(of: name).map { namespaces[$0] } ?? name
+        let output = try await TestHostsScript.run(TestHostsScript.ip, ["netns", "pids", namespace], environment: [:],
                                                    timeout: .seconds(10))
         guard output.status == 0 else {
             throw TestHostsError(command: "ip netns pids \(name)", status: output.status, output: output.stderr)
@@ -123,7 +133,7 @@ public struct TestHosts: Sendable {
             return name.hasPrefix(prefix) ? "link \(name)" : nil
         }
         if FileManager.default.fileExists(atPath: runDirectory) { found.append("directory \(runDirectory)") }
-        for name in names where FileManager.default.fileExists(atPath: "/etc/netns/\(name)") {
+        for name in self.namespaces where FileManager.default.fileExists(atPath: "/etc/netns/\(name)") {
             found.append("directory /etc/netns/\(name)")
         }
         found += pids.filter(Self.isRunning).map { "process \($0)" }

@@ -1,0 +1,57 @@
+import ShoalAPI
+import ShoalCore
+import ShoalTesting
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What the demo saw: requests per loaded service, lease decisions, peak back-ends per service.
+struct Summary {
+    var requests: [String: LoadGenerator.Counts] = [:]
+    var peakBackends: [String: Int] = [:]
+    var granted = 0
+    var released = 0
+    var revoked = 0
+    var preempted = 0
+
+    var failed: Int { requests.values.reduce(0) { $0 + $1.failed } }
+
+    mutating func observe(_ leases: [LeaseView]) {
+        for (service, mine) in Dictionary(grouping: leases.filter { $0.state == .active }, by: \.service) {
+            peakBackends[service] = max(peakBackends[service] ?? 0, mine.count)
+        }
+    }
+
+    mutating func count(_ events: [EventView]) {
+        granted = events.filter { $0.kind == "grant" }.count
+        released = events.filter { $0.kind == "release" }.count
+        revoked = events.filter { $0.kind == "revoke" && $0.lease != nil }.count
+        preempted = events.filter { $0.kind == "preempt" }.count
+    }
+
+    func print(leftovers: [String]) {
+        say("")
+        say("summary")
+        for (service, counts) in requests.sorted(by: { $0.key < $1.key }) {
+            say("  \(service): \(counts.succeeded) requests served, \(counts.failed) failed")
+        }
+        say("  leases: \(granted) granted, \(released) released, \(preempted) preempted, \(revoked) revoked")
+        say("  peak back-ends: " + peakBackends.sorted(by: { $0.key < $1.key }).map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        say(leftovers.isEmpty ? "  nothing left running" : "  LEFT OVER: \(leftovers.joined(separator: ", "))")
+    }
+}
+
+/// Set by SIGINT or SIGTERM: the demo ends its ramp early and cleans up as usual.
+final class StopFlag: Sendable {
+    /// Lock-free, so the signal handler may set it.
+    private static let flag = Atomic<Bool>(false)
+
+    init() {
+        signal(SIGINT) { _ in StopFlag.flag.store(true, ordering: .relaxed) }
+        signal(SIGTERM) { _ in StopFlag.flag.store(true, ordering: .relaxed) }
+    }
+
+    var isSet: Bool { Self.flag.load(ordering: .relaxed) }
+}
