@@ -80,7 +80,7 @@ let package = Package(
         .target(name: "ShoalTesting", dependencies: ["PVM", "ShoalProcess"]),
 
         .executableTarget(name: "shoal", dependencies: [
-            "ShoalCore", "ShoalManifest", "PVM", "ShoalAgent", "ShoalWorker", "ShoalAPI", "ShoalBroker", "ShoalInstance",
+            "ShoalCore", "ShoalManifest", "PVM", "ShoalAgent", "ShoalWorker", "ShoalAPI", "ShoalBroker", "ShoalInstance", "ShoalProcess",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

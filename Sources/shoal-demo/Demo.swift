@@ -14,9 +14,18 @@ import Glibc
 /// `services.d/`, a pool of three back-ends — under a bounded load ramp at two services, with a
 /// live view; then a summary, and nothing left running.
 @main
-struct Demo: AsyncParsableCommand {
+struct ShoalDemo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shoal-demo",
+        abstract: "A local Shoal cluster: the demo under load, or `up` to keep one running.",
+        subcommands: [Demo.self, Up.self],
+        defaultSubcommand: Demo.self
+    )
+}
+
+struct Demo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Run a local Shoal cluster under a load ramp, show the leases move, and clean up.",
         discussion: """
             The pool is three hosts c1, c2, c3 in network namespaces when run as root with `ip netns`,
@@ -41,11 +50,7 @@ struct Demo: AsyncParsableCommand {
 
     func run() async throws {
         let stop = StopFlag()
-        let directory = URL(fileURLWithPath: services).standardizedFileURL.path
-        let manifests = ["a", "b", "c", "master2"].map { "\(directory)/\($0).yaml" }
-        for path in manifests where !FileManager.default.fileExists(atPath: path) {
-            throw ValidationError("no manifest \(path): run from the project's root or pass --services DIR")
-        }
+        let manifests = try serviceManifests(in: services)
         let cluster = try await LocalCluster.start(useNamespaces: !local && LocalCluster.namespacesWork(), log: say)
         var outcome: Result<Summary, any Error>
         do {
@@ -134,6 +139,16 @@ struct Demo: AsyncParsableCommand {
         return clock.padding(toLength: 9, withPad: " ", startingAt: 0) + phase.padding(toLength: 10, withPad: " ", startingAt: 0)
             + services + " | pool " + pool
     }
+}
+
+/// The four manifests of `services.d/`, by absolute path.
+func serviceManifests(in services: String) throws -> [String] {
+    let directory = URL(fileURLWithPath: services).standardizedFileURL.path
+    let manifests = ["a", "b", "c", "master2"].map { "\(directory)/\($0).yaml" }
+    for path in manifests where !FileManager.default.fileExists(atPath: path) {
+        throw ValidationError("no manifest \(path): run from the project's root or pass --services DIR")
+    }
+    return manifests
 }
 
 func say(_ line: String) {

@@ -18,18 +18,21 @@ final class LocalCluster: @unchecked Sendable {
         var instancePID: Int32?
     }
 
+    /// Scratch space (the cluster file), removed at the end.
     let directory: String
+    /// The broker's state directory: inside `directory` for the demo; the user's for `shoal up`.
+    let stateDirectory: String
     let hosts: TestHosts?
     let broker: ManagedProcess
     let brokerURL: String
     let token: String
     private(set) var frontends: [Frontend] = []
 
-    var stateDirectory: String { directory + "/state" }
     var poolHosts: [String] { hosts?.others ?? ["local"] }
 
-    private init(directory: String, hosts: TestHosts?, broker: ManagedProcess, brokerURL: String, token: String) {
+    private init(directory: String, stateDirectory: String, hosts: TestHosts?, broker: ManagedProcess, brokerURL: String, token: String) {
         self.directory = directory
+        self.stateDirectory = stateDirectory
         self.hosts = hosts
         self.broker = broker
         self.brokerURL = brokerURL
@@ -43,11 +46,17 @@ final class LocalCluster: @unchecked Sendable {
         return probe?.status == 0
     }
 
-    static func start(useNamespaces: Bool, log: (String) -> Void) async throws -> LocalCluster {
+    /// - Parameters:
+    ///   - stateDirectory: the broker's; by default a fresh one, removed at the end.
+    ///   - brokerPort: 0 for any free port.
+    static func start(
+        useNamespaces: Bool, stateDirectory: String? = nil, brokerPort: Int = 0, log: (String) -> Void
+    ) async throws -> LocalCluster {
         let directory = NSTemporaryDirectory() + "shoal-demo-\(getpid())"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let state = stateDirectory ?? directory + "/state"
         let shoal = try ProcessRunner.builtProduct("shoal")
-        var arguments = ["broker", "--state-dir", directory + "/state", "--port", "0", "--lease-ttl", "5"]
+        var arguments = ["broker", "--state-dir", state, "--port", "\(brokerPort)", "--lease-ttl", "5"]
         var hosts: TestHosts?
         if useNamespaces {
             log("pool: three hosts c1, c2, c3, each a network namespace with its own pvmd (running as root)")
@@ -65,11 +74,11 @@ final class LocalCluster: @unchecked Sendable {
         do {
             let broker = try ManagedProcess.start(shoal, arguments, readyPrefix: "shoal broker listening on", timeout: 60)
             let url = broker.firstLine.split(separator: " ").first { $0.hasPrefix("http://") }.map(String.init) ?? ""
-            let token = try BrokerToken.read(stateDirectory: directory + "/state")
-            return LocalCluster(directory: directory, hosts: hosts, broker: broker, brokerURL: url, token: token)
+            let token = try BrokerToken.read(stateDirectory: state)
+            return LocalCluster(directory: directory, stateDirectory: state, hosts: hosts, broker: broker, brokerURL: url, token: token)
         } catch {
             try? await hosts?.down()
-            await PersistentPVMDaemon.stop(directory: directory + "/state/pvm", logger: Logger(label: "shoal-demo"))
+            await PersistentPVMDaemon.stop(directory: state + "/pvm", logger: Logger(label: "shoal-demo"))
             try? FileManager.default.removeItem(atPath: directory)
             throw error
         }

@@ -1,4 +1,5 @@
 import Foundation
+import ShoalAPI
 import ShoalTesting
 import Testing
 
@@ -29,6 +30,34 @@ struct DemoTests {
             let leases = try #require(lines.first { $0.hasPrefix("  leases: ") })
             #expect((Int(leases.split(separator: " ")[1]) ?? 0) >= 2, "leases were granted: \(leases)")
             #expect(lines.contains("  nothing left running"), "\(output.stdout)")
+        }
+    }
+}
+
+@Suite("shoal up and down")
+struct UpDownTests {
+    @Test("shoal up keeps a cluster running until shoal down stops all of it")
+    func upThenDown() async throws {
+        try await PVMEnrolmentLock.shared.withLock {
+            let services = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent("services.d").path
+            let state = NSTemporaryDirectory() + "shoal-up-\(UUID().uuidString.prefix(8))"
+            defer { try? FileManager.default.removeItem(atPath: state) }
+            let up = try ManagedProcess.startProduct(
+                "shoal", ["up", "--state-dir", state, "--port", "0", "--services", services],
+                readyPrefix: "cluster up:", timeout: 90)
+            let url = try #require(up.firstLine.split(separator: " ").first { $0.hasPrefix("http://") }.map(String.init))
+            let client = try BrokerClient(baseURL: url, token: nil)
+            #expect(try await client.pool().hosts.count >= 1)
+            #expect(Set(try await client.services().map(\.name)) == ["a", "b", "c", "master2"])
+            await client.close()
+
+            let down = try ProcessRunner.runProduct("shoal", ["down", "--state-dir", state], timeout: 120)
+            #expect(down.status == 0, "\(down.stderr)")
+            #expect(!up.isRunning, "shoal up ended")
+            let namespaces = try ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/env"), ["ip", "netns", "list"])
+            #expect(!namespaces.stdout.contains("demo\(up.pid % 100_000)h"), "\(namespaces.stdout)")
+            #expect(!FileManager.default.fileExists(atPath: state + "/up.pid"))
         }
     }
 }
