@@ -18,7 +18,7 @@ struct ShoalDemo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shoal-demo",
         abstract: "A local Shoal cluster: the demo under load, or `up` to keep one running.",
-        subcommands: [Demo.self, Up.self],
+        subcommands: [Demo.self, Up.self, Thresholds.self],
         defaultSubcommand: Demo.self
     )
 }

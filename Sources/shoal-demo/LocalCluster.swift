@@ -85,10 +85,10 @@ final class LocalCluster: @unchecked Sendable {
     }
 
     /// Starts a front-end on its manifest's port, leasing from the broker.
-    func startFrontend(_ manifest: String) throws {
+    func startFrontend(_ manifest: String, holdTime: Double = 3, extraArguments: [String] = []) throws {
         let process = try ManagedProcess.start(try ProcessRunner.builtProduct("shoal"), [
-            "frontend", manifest, "--broker", brokerURL, "--state-dir", stateDirectory, "--hold-time", "3",
-        ], readyPrefix: "shoal frontend", timeout: 30)
+            "frontend", manifest, "--broker", brokerURL, "--state-dir", stateDirectory, "--hold-time", "\(holdTime)",
+        ] + extraArguments, readyPrefix: "shoal frontend", timeout: 30)
         // "shoal frontend NAME listening on HOST:PORT (local instance pid N on ...)"
         let words = process.firstLine.split(separator: " ")
         let port = words.firstIndex(of: "on").flatMap { words[$0 + 1].split(separator: ":").last }.flatMap { Int($0) } ?? 0
