@@ -89,21 +89,24 @@ public final class Frontend: Service {
                 return false
             },
         ]
+        var manager: LoadManager?
         if let broker = configuration.broker {
             var loadConfiguration = LoadManager.Configuration(frontend: broker.name, manifest: manifest, manifestPath: broker.manifestPath)
             loadConfiguration.holdTime = broker.holdTime
-            let manager = LoadManager(
+            let loadManager = LoadManager(
                 configuration: loadConfiguration, members: relay.members,
                 commands: try BrokerClient(baseURL: broker.url, token: broker.token),
                 eventFeed: try BrokerClient(baseURL: broker.url, token: broker.token), logger: logger)
             operations.append {
-                await manager.run()
+                await loadManager.run()
                 return false
             }
+            manager = loadManager
         }
         let instanceDied = await firstOf(operations) ?? false
-        // In-flight requests finish before the instance goes.
+        // In-flight requests finish before the instance goes, and the leases go back.
         await relay.shutdown(gracePeriod: manifest.drainTimeout.timeAmount)
+        await manager?.giveBackAll()
         await instance.stop()
         if instanceDied {
             throw InstanceError(service: manifest.name, reason: "local instance exited with status \(instance.exitStatus ?? -1)")

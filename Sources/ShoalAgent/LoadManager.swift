@@ -74,6 +74,20 @@ public actor LoadManager {
         }
     }
 
+    /// The front-end is stopping and has finished its in-flight requests: every lease goes
+    /// back now (the workers drain what is left), rather than waiting out its TTL. Best effort:
+    /// a broker that cannot be reached reclaims them after the TTL anyway.
+    public func giveBackAll() async {
+        for (id, tracked) in leases where !tracked.view.state.isFinal {
+            if let member = tracked.member { members.removeBackend(named: member.name) }
+            if tracked.view.state == .active {
+                _ = try? await commands.drain(lease: id, LeaseChangeRequest(reason: "front-end \(configuration.frontend) stopping"))
+            }
+            _ = try? await commands.release(lease: id, LeaseChangeRequest(reason: "front-end \(configuration.frontend) stopped"))
+        }
+        leases = [:]
+    }
+
     // MARK: Loops
 
     private func controlLoop() async {

@@ -38,8 +38,8 @@ extension Broker {
             for stored in try await store.liveLeasesByHost()[host] ?? [] {
                 try await revokeIfLive(stored.id, .hostFailed, reason: "host \(host) failed (pvm_notify host delete)")
             }
-        case .disconnected(let reason):
-            logger.critical("lost the pvmd: the pool is gone", metadata: ["reason": "\(reason)"])
+        case .disconnected:
+            break  // `run()` ends the broker.
         }
     }
 

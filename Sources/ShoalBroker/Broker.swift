@@ -149,11 +149,13 @@ public actor Broker: BrokerOperations, Service {
         try await arbitrate()
     }
 
-    /// Runs until shutdown: follows the launcher's events and ticks the clock.
+    /// Runs until shutdown: follows the launcher's events and ticks the clock. Throws when the
+    /// pvmd is gone: a broker without its pool must not go on granting (a supervisor restarts it,
+    /// and the restart finds what is left).
     public func run() async throws {
         try await withGracefulShutdownHandler {
-            await withDiscardingTaskGroup { group in
-                group.addTask { await self.followLauncher() }
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { try await self.followLauncher() }
                 group.addTask { await self.tickUntilCancelled() }
             }
         } onGracefulShutdown: {
@@ -171,8 +173,12 @@ public actor Broker: BrokerOperations, Service {
         }
     }
 
-    private func followLauncher() async {
+    private func followLauncher() async throws {
         for await event in launcher.events.cancelOnGracefulShutdown() {
+            if case .disconnected(let reason) = event {
+                logger.critical("lost the pvmd: the pool is gone; stopping", metadata: ["reason": "\(reason)"])
+                throw BrokerError(.conflict, "lost the pvmd: \(reason)")
+            }
             do {
                 try await handle(event)
             } catch {

@@ -28,14 +28,14 @@ struct Demo: AsyncParsableCommand {
         commandName: "run",
         abstract: "Run a local Shoal cluster under a load ramp, show the leases move, and clean up.",
         discussion: """
-            The pool is three hosts c1, c2, c3 in network namespaces when run as root with `ip netns`,
-            otherwise three slots of this host. Front-ends listen on the manifests' ports (8081, 8082,
-            8083, 8090). Watch from another terminal with `shoal leases --watch --broker URL` (the URL
+            The pool is three hosts c1, c2, c3 in network namespaces when run as root with `ip netns`, \
+            otherwise three slots of this host. Front-ends listen on the manifests' ports (8081, 8082, \
+            8083, 8090). Watch from another terminal with `shoal leases --watch --broker URL` (the URL \
             is printed). Ctrl-C ends it early; it still cleans up.
             """
     )
 
-    @Option(help: "Seconds of each phase: ramp up, hold, ramp down.") var phases: [Double] = [20, 20, 15]
+    @Option(parsing: .upToNextOption, help: "Seconds of each phase: ramp up, hold, ramp down.") var phases: [Double] = [20, 20, 15]
     @Option(help: "Connections per loaded service at the peak.") var connections = 24
     @Option(help: "Directory of the service manifests.") var services = "services.d"
     @Flag(help: "Use slots of this host even where namespaces would work.") var local = false

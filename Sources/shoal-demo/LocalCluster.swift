@@ -96,7 +96,8 @@ final class LocalCluster: @unchecked Sendable {
         frontends.append(Frontend(name: String(words[2]), port: port, process: process, instancePID: pid))
     }
 
-    /// Front-ends first (they drain and give their leases back), then the broker, then the pool.
+    /// Front-ends first (they finish their requests and give their leases back), then the broker,
+    /// then the pool.
     func stop() async {
         for frontend in frontends { frontend.process.stop(timeout: 10) }
         broker.stop()

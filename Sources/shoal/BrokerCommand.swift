@@ -16,10 +16,10 @@ struct BrokerCommand: AsyncParsableCommand {
         commandName: "broker",
         abstract: "Own the pool of back-ends and lease them to front-ends (HTTP/JSON API on loopback).",
         discussion: """
-            The pool is a PVM virtual machine: the hosts of --cluster, or this host with --slots slots.
-            Leases live in STATE_DIR/broker.sqlite; the API token is STATE_DIR/token (mode 0600).
-            Stopping the broker leaves the pool and its workers running: a restarted broker adopts
-            them, and front-ends keep serving meanwhile. Prints one line 'shoal broker listening on
+            The pool is a PVM virtual machine: the hosts of --cluster, or this host with --slots slots. \
+            Leases live in STATE_DIR/broker.sqlite; the API token is STATE_DIR/token (mode 0600). \
+            Stopping the broker leaves the pool and its workers running: a restarted broker adopts \
+            them, and front-ends keep serving meanwhile. Prints one line 'shoal broker listening on \
             http://HOST:PORT ...' once it serves.
             """
     )

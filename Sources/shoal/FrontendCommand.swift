@@ -44,7 +44,8 @@ struct FrontendCommand: AsyncParsableCommand {
         if !standalone {
             let token: String
             do {
-                token = try ProcessInfo.processInfo.environment["SHOAL_TOKEN"] ?? BrokerToken.read(stateDirectory: StateDirectory.resolve(stateDir))
+                let fromEnvironment = ProcessInfo.processInfo.environment["SHOAL_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+                token = try fromEnvironment ?? BrokerToken.read(stateDirectory: StateDirectory.resolve(stateDir))
             } catch {
                 printError("shoal frontend: \(error)\nStart `shoal broker` first, set SHOAL_TOKEN, or pass --standalone.")
                 throw ExitCode.failure

@@ -14,8 +14,8 @@ struct UpCommand: ParsableCommand {
         commandName: "up",
         abstract: "Start a local cluster (broker, the front-ends of services.d, a pool of three) and keep it running.",
         discussion: """
-            Runs in the foreground until `shoal down` (from another terminal) or Ctrl-C, which stop
-            everything it started. The broker uses the default state directory and address, so
+            Runs in the foreground until `shoal down` (from another terminal) or Ctrl-C, which stop \
+            everything it started. The broker uses the default state directory and address, so \
             `shoal leases`, `shoal pool` and the rest need no options.
             """
     )

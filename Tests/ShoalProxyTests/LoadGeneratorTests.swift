@@ -111,7 +111,11 @@ extension ProxyTests {
             let load = LoadGenerator.start(host: "127.0.0.1", port: server.port, path: "/doc?size=10", connections: 1)
             #expect(await load.waitUntil(succeeded: 10, timeout: .seconds(5)))
             load.setConnections(3)
-            try await Task.sleep(for: .milliseconds(200))
+            // A busy machine may take a while to start the two new threads.
+            let deadline = ContinuousClock.now + .seconds(10)
+            while load.counts.connectionsOpened < 3, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
             load.setConnections(1)
             try await Task.sleep(for: .milliseconds(200))
             let counts = load.stop()

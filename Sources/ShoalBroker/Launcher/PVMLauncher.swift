@@ -65,8 +65,7 @@ public final class PVMLauncher: BackendLauncher {
 
     public func launch(lease: LeaseID, manifestPath: String, on host: String) async throws -> [Int32] {
         let task = try await engine.spawn(
-            program, arguments: ["worker", manifestPath, "--pvm"] + workerArguments,
-            environment: ["SHOAL_LEASE": lease.rawValue], on: host)
+            program, arguments: ["worker", manifestPath, "--pvm"] + workerArguments, on: host)
         logger.info("worker spawned", metadata: ["lease": "\(lease)", "host": "\(host)", "tid": "\(task)"])
         return [task.rawValue]
     }
