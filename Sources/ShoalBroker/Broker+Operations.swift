@@ -151,6 +151,7 @@ extension Broker {
         }
         hosts[name]?.cordoned = true
         let now = clock()
+        try await store.setCordoned(name, true, now: now)
         try await store.record(.drain, host: name, now: now, reason: EventReason("host \(name) drained for maintenance: no new grants"))
         var draining: [String] = []
         for stored in try await store.liveLeasesByHost()[name] ?? [] {
@@ -165,6 +166,18 @@ extension Broker {
         }
         notifyEvents()
         return HostDrainResult(host: name, draining: draining)
+    }
+
+    public func undrainHost(_ name: String) async throws -> HostDrainResult {
+        guard hosts[name] != nil else {
+            throw BrokerError(.notFound, "no host \(name) in the pool (hosts: \(hostOrder.joined(separator: ", ")))")
+        }
+        hosts[name]?.cordoned = false
+        try await store.setCordoned(name, false, now: clock())
+        try await store.record(.resume, host: name, now: clock(), reason: EventReason("host \(name) back in the pool after maintenance"))
+        notifyEvents()
+        try await arbitrate()
+        return HostDrainResult(host: name, draining: [])
     }
 
     // MARK: Helpers

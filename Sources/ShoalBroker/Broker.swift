@@ -107,6 +107,9 @@ public actor Broker: BrokerOperations, Service {
             try await store.record(.revoke, host: host, now: clock(), reason: EventReason("host \(host) could not join the pool: \(reason)"))
         }
 
+        for host in try await store.cordonedHosts() where hosts[host] != nil {
+            hosts[host]?.cordoned = true
+        }
         for record in try await store.frontends() {
             do {
                 try register(name: record.name, manifest: try Self.loadManifest(record.manifestPath), path: record.manifestPath)

@@ -27,6 +27,8 @@ public protocol BrokerOperations: Sendable {
     func heartbeat(frontend name: String, _ heartbeat: Heartbeat) async throws -> FrontendStatus
     /// Maintenance: no new grants on the host, and every lease there drains.
     func drainHost(_ name: String) async throws -> HostDrainResult
+    /// Maintenance over: the host takes new leases again.
+    func undrainHost(_ name: String) async throws -> HostDrainResult
 }
 
 /// A refusal the API turns into a status code with the message as `{"error": ...}`.

@@ -20,6 +20,23 @@ extension LeaseStore {
         }
     }
 
+    /// Records that `host` is drained for maintenance (or, with `false`, no longer), so a
+    /// restarted broker keeps it out of the pool.
+    public func setCordoned(_ host: String, _ cordoned: Bool, now: Timestamp) async throws {
+        try await pool.write { db in
+            if cordoned {
+                try db.execute(sql: "INSERT OR IGNORE INTO cordon (host, since) VALUES (?, ?)", arguments: [host, now.milliseconds])
+            } else {
+                try db.execute(sql: "DELETE FROM cordon WHERE host = ?", arguments: [host])
+            }
+        }
+    }
+
+    /// The hosts drained for maintenance.
+    public func cordonedHosts() async throws -> Set<String> {
+        try await pool.read { db in Set(try String.fetchAll(db, sql: "SELECT host FROM cordon")) }
+    }
+
     /// Every registered front-end, by name.
     public func frontends() async throws -> [FrontendRecord] {
         try await pool.read { db in

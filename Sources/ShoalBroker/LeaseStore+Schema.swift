@@ -74,6 +74,9 @@ extension LeaseStore {
                 ) STRICT;
                 """)
         }
+        migrator.registerMigration("v4: cordoned hosts") { db in
+            try db.execute(sql: "CREATE TABLE cordon (host TEXT PRIMARY KEY NOT NULL, since INTEGER NOT NULL) STRICT")
+        }
         return migrator
     }
 }

@@ -9,7 +9,8 @@ struct DrainCommand: AsyncParsableCommand {
         discussion: """
             The host is cordoned: the broker grants no new lease on it. Every lease it holds drains \
             gracefully (its front-end stops routing to it and in-flight requests finish), and the \
-            front-ends may ask for back-ends elsewhere. Follow it with 'shoal pool' or 'shoal events --follow'.
+            front-ends may ask for back-ends elsewhere. Follow it with 'shoal pool' or 'shoal events --follow'. \
+            The drain is kept across broker restarts; 'shoal drain HOST --undo' ends it.
 
             Needs the broker's token: $SHOAL_TOKEN, else the token file in the broker's state directory.
 
@@ -20,13 +21,18 @@ struct DrainCommand: AsyncParsableCommand {
 
     @Argument(help: ArgumentHelp("The host's name, as 'shoal pool' shows it.", valueName: "HOST"))
     var host: String
+    @Flag(help: "Maintenance is over: the host takes new leases again.") var undo = false
     @OptionGroup var broker: BrokerOptions
 
     func run() async throws {
         let token = try broker.token()
         try await broker.withClient(token: token) { client in
-            let result = try await client.drainHost(host)
-            Output.write(Self.summary(result))
+            if undo {
+                _ = try await client.undrainHost(host)
+                Output.write("\(host) is back in the pool: new leases may go there.")
+            } else {
+                Output.write(Self.summary(try await client.drainHost(host)))
+            }
         }
     }
 

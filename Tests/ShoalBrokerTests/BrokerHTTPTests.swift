@@ -29,6 +29,7 @@ private actor FakeOperations: BrokerOperations {
         case register(FrontendRegistration)
         case heartbeat(String, Heartbeat)
         case drainHost(String)
+        case undrainHost(String)
     }
 
     struct Unexpected: Error {}
@@ -98,6 +99,11 @@ private actor FakeOperations: BrokerOperations {
     func drainHost(_ name: String) throws -> HostDrainResult {
         try record(.drainHost(name))
         return HostDrainResult(host: name, draining: ["L-000001"])
+    }
+
+    func undrainHost(_ name: String) throws -> HostDrainResult {
+        try record(.undrainHost(name))
+        return HostDrainResult(host: name, draining: [])
     }
 }
 

@@ -245,6 +245,26 @@ extension BrokerTests {
             }
         }
 
+        @Test("a drained host stays drained across a restart until undrained")
+        func drainSurvivesRestartUntilUndone() async throws {
+            try await withStateDirectory { directory in
+                let first = try BrokerHarness(directory: directory, hosts: twoHosts)
+                _ = try await first.broker.drainHost("c1")
+                try first.store.close()
+
+                let second = try BrokerHarness(directory: directory, hosts: twoHosts)
+                try await second.broker.recover()
+                #expect(try await second.broker.pool().hosts.map(\.cordoned) == [true, false])
+                try await second.register("a")
+                #expect(try await second.acquire("a").host == "c2")
+
+                _ = try await second.broker.undrainHost("c1")
+                #expect(try await second.broker.pool().hosts.map(\.cordoned) == [false, false])
+                #expect(try await second.acquire("a").host == "c1")
+                #expect(try await second.store.events().contains { $0.kind == .resume && $0.host == "c1" })
+            }
+        }
+
         @Test("draining an unknown host is 404")
         func drainUnknownHost() async throws {
             try await withBroker(hosts: oneHost) { h in

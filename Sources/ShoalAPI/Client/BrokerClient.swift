@@ -108,6 +108,11 @@ public final class BrokerClient: Sendable {
         try await call(.POST, "/hosts/\(name.percentEncodedPathSegment)/drain")
     }
 
+    /// Maintenance over: the host takes new leases again.
+    public func undrainHost(_ name: String) async throws -> HostDrainResult {
+        try await call(.POST, "/hosts/\(name.percentEncodedPathSegment)/undrain")
+    }
+
     // MARK: The exchange
 
     /// Sends `body` as JSON to `path` (below ``BrokerAPI/prefix``) and decodes a 2xx answer.

@@ -75,6 +75,10 @@ struct BrokerRoutes<Operations: BrokerOperations>: Sendable {
             let name = try context.parameters.require("name")
             return try JSONResponse.make(await operations.drainHost(name))
         }
+        router.post("\(v1)/hosts/:name/undrain") { _, context in
+            let name = try context.parameters.require("name")
+            return try JSONResponse.make(await operations.undrainHost(name))
+        }
     }
 }
 
