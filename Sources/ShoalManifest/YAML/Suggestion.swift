@@ -5,9 +5,14 @@ enum Suggestion {
     static func closest(to word: String, among candidates: [String]) -> String? {
         let limit = max(1, min(3, word.count / 3))
         let lowered = word.lowercased()
+        let length = lowered.count
         var best: (candidate: String, distance: Int)?
+        // The distance is at least the difference in length: skipping those keeps a huge key
+        // (an explicit `? key` may be near the file size limit) from costing seconds.
         for candidate in candidates {
-            let distance = editDistance(lowered, candidate.lowercased())
+            let other = candidate.lowercased()
+            guard abs(other.count - length) <= limit else { continue }
+            let distance = editDistance(lowered, other)
             if distance <= limit, distance < best?.distance ?? .max {
                 best = (candidate, distance)
             }
