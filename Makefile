@@ -4,7 +4,7 @@ SWIFT ?= swift
 # Debian packages the build and the tests need; `make setup` installs the missing ones.
 APT_PACKAGES := pvm pvm-dev libtirpc-dev libyaml-dev libsqlite3-dev iproute2 util-linux procps
 
-.PHONY: setup build demo test bench-dataplane bench-broker clean
+.PHONY: setup build demo test bench-dataplane bench-broker bench-paper plot-benchmarks clean
 
 setup:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -36,6 +36,23 @@ bench-dataplane: setup
 bench-broker: setup
 	$(SWIFT) build -c release $(SWIFT_BUILD_FLAGS)
 	"$$($(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --show-bin-path)/shoal-bench-broker" $(BENCH_ARGS)
+
+# The paper's Tables 1-3 with httperf, beside direct access and nginx (docs/benchmarks.md); installs
+# httperf, nginx-light and curl if missing. BENCH_ARGS picks tables (e.g. BENCH_ARGS=table1) or options.
+bench-paper: setup
+	@missing=$$(command -v httperf >/dev/null || echo httperf; command -v curl >/dev/null || echo curl; \
+	  { command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; } || echo nginx-light); \
+	if [ -n "$$missing" ]; then \
+	  echo "bench-paper: installing" $$missing; \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
+	fi
+	$(SWIFT) build -c release $(SWIFT_BUILD_FLAGS)
+	"$$($(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --show-bin-path)/shoal-bench-paper" $(BENCH_ARGS)
+
+# The plots of docs/benchmarks.md from docs/benchmarks-paper.csv (needs python3 with matplotlib).
+plot-benchmarks:
+	scripts/plot-benchmarks
 
 clean:
 	rm -rf .build

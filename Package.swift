@@ -109,6 +109,13 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // The paper's three experiments with httperf, beside direct access and nginx (docs/benchmarks.md).
+        .executableTarget(name: "shoal-bench-paper", dependencies: [
+            "ShoalAPI", "ShoalCore", "ShoalTesting", "PVM",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
         .testTarget(name: "ShoalCoreTests", dependencies: ["ShoalCore"]),
         .testTarget(name: "ShoalAPITests", dependencies: [
             "ShoalAPI", "ShoalCore", "ShoalTesting",
