@@ -56,7 +56,8 @@ final class LocalCluster: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let state = stateDirectory ?? directory + "/state"
         let shoal = try ProcessRunner.builtProduct("shoal")
-        var arguments = ["broker", "--state-dir", state, "--port", "\(brokerPort)", "--lease-ttl", "5"]
+        // Only warnings from the daemons: the demo's own lines are the live view.
+        var arguments = ["broker", "--state-dir", state, "--port", "\(brokerPort)", "--lease-ttl", "5", "--log-level", "warning"]
         var hosts: TestHosts?
         if useNamespaces {
             log("pool: three hosts c1, c2, c3, each a network namespace with its own pvmd (running as root)")
@@ -88,6 +89,7 @@ final class LocalCluster: @unchecked Sendable {
     func startFrontend(_ manifest: String, holdTime: Double = 3, extraArguments: [String] = []) throws {
         let process = try ManagedProcess.start(try ProcessRunner.builtProduct("shoal"), [
             "frontend", manifest, "--broker", brokerURL, "--state-dir", stateDirectory, "--hold-time", "\(holdTime)",
+            "--log-level", "warning",
         ] + extraArguments, readyPrefix: "shoal frontend", timeout: 30)
         // "shoal frontend NAME listening on HOST:PORT (local instance pid N on ...)"
         let words = process.firstLine.split(separator: " ")
