@@ -37,7 +37,7 @@ actor LocalCluster {
         ], readyPrefix: "shoal broker listening on", timeout: 60)
         self.broker = broker
         // "shoal broker listening on http://127.0.0.1:PORT (pool …)"
-        guard let url = broker.firstLine.split(separator: " ").first(where: { $0.hasPrefix("http://") }).map(String.init) else {
+        guard let url = ReadyLine.brokerURL(broker.firstLine) else {
             throw BenchError("no URL in the broker's ready line: \(broker.firstLine)")
         }
         let client = try BrokerClient(baseURL: url, token: try BrokerToken.read(stateDirectory: directory))
@@ -61,14 +61,11 @@ actor LocalCluster {
             "--member-header", "X-Shoal-Member", "--log-level", "warning",
         ], readyPrefix: "shoal frontend", timeout: 30)
         self.frontend = frontend
-        // "shoal frontend NAME listening on HOST:PORT (local instance pid N on …)"
-        let words = frontend.firstLine.split(separator: " ")
-        if let index = words.firstIndex(of: "pid"), index + 1 < words.endIndex { instancePID = Int32(words[index + 1]) }
-        guard let index = words.firstIndex(of: "on"), index + 1 < words.endIndex, case let address = words[index + 1],
-              let port = address.split(separator: ":").last.flatMap({ Int($0) }) else {
+        guard let ready = ReadyLine.frontend(frontend.firstLine) else {
             throw BenchError("no port in the front-end's ready line: \(frontend.firstLine)")
         }
-        frontendPort = port
+        instancePID = ready.instancePID
+        frontendPort = ready.port
 
         let registered = try await eventually(within: .seconds(20), deadline: deadline) {
             try await client.services().contains { $0.name == "bench" && !$0.frontends.isEmpty }

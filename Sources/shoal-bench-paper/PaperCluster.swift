@@ -66,7 +66,7 @@ final class PaperCluster: @unchecked Sendable {  // Used from one task at a time
         }
         do {
             let broker = try ManagedProcess.start(shoal, arguments, readyPrefix: "shoal broker listening on", timeout: 60)
-            let url = broker.firstLine.split(separator: " ").first { $0.hasPrefix("http://") }.map(String.init) ?? ""
+            let url = ReadyLine.brokerURL(broker.firstLine) ?? ""
             let token = try BrokerToken.read(stateDirectory: directory + "/state")
             let client = try BrokerClient(baseURL: url, token: token)
             return PaperCluster(directory: directory, hosts: hosts, broker: broker, brokerURL: url, client: client)
@@ -83,11 +83,10 @@ final class PaperCluster: @unchecked Sendable {  // Used from one task at a time
             "frontend", manifest, "--port", "0", "--broker", brokerURL, "--state-dir", stateDirectory,
             "--hold-time", "3600", "--member-header", memberHeader, "--log-level", "warning",
         ], readyPrefix: "shoal frontend", timeout: 30)
-        // "shoal frontend NAME listening on HOST:PORT (local instance pid N on ...)"
-        let words = process.firstLine.split(separator: " ")
-        let port = words.firstIndex(of: "on").flatMap { words[$0 + 1].split(separator: ":").last }.flatMap { Int($0) } ?? 0
-        let pid = words.firstIndex(of: "pid").flatMap { Int32(words[$0 + 1]) }
-        return Frontend(name: String(words[2]), port: port, process: process, instancePID: pid)
+        guard let ready = ReadyLine.frontend(process.firstLine) else {
+            throw BenchError("unexpected ready line from the front-end: \(process.firstLine)")
+        }
+        return Frontend(name: ready.name, port: ready.port, process: process, instancePID: ready.instancePID)
     }
 
     /// Waits until `service` holds exactly `count` active leases (bounded).

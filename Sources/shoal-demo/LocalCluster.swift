@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import Logging
 import PVM
@@ -74,7 +75,7 @@ final class LocalCluster: @unchecked Sendable {
         }
         do {
             let broker = try ManagedProcess.start(shoal, arguments, readyPrefix: "shoal broker listening on", timeout: 60)
-            let url = broker.firstLine.split(separator: " ").first { $0.hasPrefix("http://") }.map(String.init) ?? ""
+            let url = ReadyLine.brokerURL(broker.firstLine) ?? ""
             let token = try BrokerToken.read(stateDirectory: state)
             return LocalCluster(directory: directory, stateDirectory: state, hosts: hosts, broker: broker, brokerURL: url, token: token)
         } catch {
@@ -91,11 +92,10 @@ final class LocalCluster: @unchecked Sendable {
             "frontend", manifest, "--broker", brokerURL, "--state-dir", stateDirectory, "--hold-time", "\(holdTime)",
             "--log-level", "warning",
         ] + extraArguments, readyPrefix: "shoal frontend", timeout: 30)
-        // "shoal frontend NAME listening on HOST:PORT (local instance pid N on ...)"
-        let words = process.firstLine.split(separator: " ")
-        let port = words.firstIndex(of: "on").flatMap { words[$0 + 1].split(separator: ":").last }.flatMap { Int($0) } ?? 0
-        let pid = words.firstIndex(of: "pid").flatMap { Int32(words[$0 + 1]) }
-        frontends.append(Frontend(name: String(words[2]), port: port, process: process, instancePID: pid))
+        guard let ready = ReadyLine.frontend(process.firstLine) else {
+            throw ValidationError("unexpected ready line from the front-end: \(process.firstLine)")
+        }
+        frontends.append(Frontend(name: ready.name, port: ready.port, process: process, instancePID: ready.instancePID))
     }
 
     /// Front-ends first (they finish their requests and give their leases back), then the broker,

@@ -46,7 +46,7 @@ struct UpDownTests {
             let up = try ManagedProcess.startProduct(
                 "shoal", ["up", "--state-dir", state, "--port", "0", "--services", services],
                 readyPrefix: "cluster up:", timeout: 90)
-            let url = try #require(up.firstLine.split(separator: " ").first { $0.hasPrefix("http://") }.map(String.init))
+            let url = try #require(ReadyLine.brokerURL(up.firstLine))
             let client = try BrokerClient(baseURL: url, token: nil)
             #expect(try await client.pool().hosts.count >= 1)
             #expect(Set(try await client.services().map(\.name)) == ["a", "b", "c", "master2"])

@@ -30,8 +30,8 @@ extension ClientRelayHandler {
     /// is draining or full) — nothing was served. An idempotent request goes to another member
     /// instead, as if the worker had been unreachable; the worker sits out a while.
     private func retryAfterWorkerRefusal(_ head: HTTPResponseHead, from connection: UpstreamConnection, member: Member) -> Bool {
-        guard member.role == .backend, isReplayable, retriesLeft > 0,
-              [.badGateway, .serviceUnavailable, .gatewayTimeout].contains(head.status),
+        // 502, 503, 504 first: every other answer leaves after one integer comparison.
+        guard (502...504).contains(head.status.code), member.role == .backend, isReplayable, retriesLeft > 0,
               let code = head.headers.first(name: "x-shoal-error") else { return false }
         retriesLeft -= 1
         upstream = nil

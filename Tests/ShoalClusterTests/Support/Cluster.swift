@@ -70,7 +70,7 @@ final class Cluster: @unchecked Sendable {
             "broker", "--pvm-socket", hosts.masterSocket, "--cluster", clusterFile, "--state-dir", stateDirectory,
             "--port", "\(brokerPort)", "--lease-ttl", "\(leaseTTL)", "--log-level", "info",
         ], readyPrefix: "shoal broker listening on", timeout: 60)
-        let url = try #require(process.firstLine.split(separator: " ").first { $0.hasPrefix("http://") }.map(String.init))
+        let url = try #require(ReadyLine.brokerURL(process.firstLine))
         brokerPort = try #require(url.split(separator: ":").last.flatMap { Int($0) })
         broker = process
         brokerURL = url
@@ -114,14 +114,9 @@ final class Cluster: @unchecked Sendable {
             "frontend", manifestPath, "--port", "0", "--broker", brokerURL, "--state-dir", stateDirectory,
             "--hold-time", "\(holdTime)", "--member-header", "X-Shoal-Member", "--log-level", "info",
         ], readyPrefix: "shoal frontend", timeout: 30)
-        // "shoal frontend NAME listening on HOST:PORT (local instance pid N on ...)"
-        let words = process.firstLine.split(separator: " ")
-        let address = try #require(words.firstIndex(of: "on").map { words[$0 + 1] })
-        let port = try #require(address.split(separator: ":").last.flatMap { Int($0) })
-        let pid = words.firstIndex(of: "pid").flatMap { Int32(words[$0 + 1]) }
-        let name = String(words[2])
-        let frontend = Frontend(process: process, port: port, instancePID: pid)
-        frontends[name] = frontend
+        let ready = try #require(ReadyLine.frontend(process.firstLine), "ready line: \(process.firstLine)")
+        let frontend = Frontend(process: process, port: ready.port, instancePID: ready.instancePID)
+        frontends[ready.name] = frontend
         return frontend
     }
 
