@@ -14,6 +14,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Debian's libpvm3 and libyaml, never vendored.
@@ -58,7 +60,11 @@ let package = Package(
             "ShoalCore", "ShoalInstance", "ShoalProxy", "ShoalAPI",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         // The broker API's bodies, its token, and a small NIO HTTP client for agents and the CLI.
         .target(name: "ShoalAPI", dependencies: [
@@ -76,8 +82,11 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
-        .target(name: "ShoalTesting", dependencies: ["PVM", "ShoalProcess"]),
+        // Test hosts, managed processes, load, and a whole local cluster (demo, benchmarks, tests).
+        .target(name: "ShoalTesting", dependencies: ["PVM", "ShoalProcess", "ShoalAPI", .product(name: "Logging", package: "swift-log")]),
 
         .executableTarget(name: "shoal", dependencies: [
             "ShoalCore", "ShoalManifest", "PVM", "ShoalAgent", "ShoalWorker", "ShoalAPI", "ShoalBroker", "ShoalInstance", "ShoalProcess",

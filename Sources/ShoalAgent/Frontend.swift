@@ -23,6 +23,11 @@ public final class Frontend: Service {
         /// The broker to lease back-ends from; nil serves with the local instance (and static
         /// back-ends) only.
         public var broker: BrokerConnection?
+        /// Where the admin listener (`GET /metrics`) listens.
+        public var metricsHost = "127.0.0.1"
+        /// Its port (0: any free port). `nil`: the service's port + 10000 if that is free, else
+        /// any free port (and any free port when the service's port is 0).
+        public var metricsPort: Int?
 
         public init(manifest: ServiceManifest) {
             self.manifest = manifest
@@ -52,6 +57,8 @@ public final class Frontend: Service {
 
     public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
+        var logger = logger
+        logger[metadataKey: "service"] = "\(configuration.manifest.name)"
         self.logger = logger
     }
 
@@ -69,15 +76,22 @@ public final class Frontend: Service {
         for backend in configuration.staticBackends {
             try relay.members.addBackend(name: backend.name, address: try SocketAddress.makeAddressResolvingHost(backend.host, port: backend.port))
         }
+        let metrics = FrontendMetrics(service: manifest.name, relay: relay)
         let bound: SocketAddress
+        let admin: AdminServer
         do {
             bound = try await relay.start()
+            admin = try await startAdmin(metrics: metrics, servicePort: relayConfiguration.port)
         } catch {
+            await relay.shutdown(gracePeriod: .zero)
             await instance.stop()
             throw error
         }
+        let metricsURL = "http://\(configuration.metricsHost):\(admin.localAddress?.port ?? 0)/metrics"
+        logger.info("metrics listening", metadata: ["url": "\(metricsURL)"])
         announceReady("shoal frontend \(manifest.name) listening on \(configuration.listenHost):\(bound.port ?? relayConfiguration.port)"
-            + " (local instance pid \(instance.pid) on \(instance.host):\(instance.port), \(configuration.staticBackends.count) back-ends)")
+            + " (local instance pid \(instance.pid) on \(instance.host):\(instance.port), \(configuration.staticBackends.count) back-ends,"
+            + " metrics \(metricsURL))")
 
         var operations: [@Sendable () async -> Bool] = [
             {
@@ -96,7 +110,7 @@ public final class Frontend: Service {
             let loadManager = LoadManager(
                 configuration: loadConfiguration, members: relay.members,
                 commands: try BrokerClient(baseURL: broker.url, token: broker.token),
-                eventFeed: try BrokerClient(baseURL: broker.url, token: broker.token), logger: logger)
+                eventFeed: try BrokerClient(baseURL: broker.url, token: broker.token), metrics: metrics, logger: logger)
             operations.append {
                 await loadManager.run()
                 return false
@@ -107,9 +121,27 @@ public final class Frontend: Service {
         // In-flight requests finish before the instance goes, and the leases go back.
         await relay.shutdown(gracePeriod: manifest.drainTimeout.timeAmount)
         await manager?.giveBackAll()
+        await admin.stop()
         await instance.stop()
         if instanceDied {
             throw InstanceError(service: manifest.name, reason: "local instance exited with status \(instance.exitStatus ?? -1)")
+        }
+    }
+}
+
+extension Frontend {
+    /// The admin listener, on ``Configuration/metricsPort`` or its default.
+    private func startAdmin(metrics: FrontendMetrics, servicePort: Int) async throws -> AdminServer {
+        let exposition: @Sendable () -> String = { metrics.exposition() }
+        if let port = configuration.metricsPort {
+            return try await AdminServer.start(host: configuration.metricsHost, port: port, metrics: exposition)
+        }
+        let preferred = servicePort > 0 && servicePort + 10000 <= 65535 ? servicePort + 10000 : 0
+        do {
+            return try await AdminServer.start(host: configuration.metricsHost, port: preferred, metrics: exposition)
+        } catch where preferred != 0 {
+            logger.warning("default metrics port taken; using any free port", metadata: ["port": "\(preferred)", "error": "\(error)"])
+            return try await AdminServer.start(host: configuration.metricsHost, port: 0, metrics: exposition)
         }
     }
 }

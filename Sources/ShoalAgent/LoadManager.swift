@@ -47,19 +47,29 @@ public actor LoadManager {
     private let commands: BrokerClient
     private let eventFeed: BrokerClient
     private let logger: Logger
+    private let metrics: FrontendMetrics?
     private var policy: ScalePolicy
-    private var leases: [String: Tracked] = [:]
+    private var leases: [String: Tracked] = [:] {
+        didSet { metrics?.leasesChanged(leases.values.map(\.view.state)) }
+    }
     private var registered = false
     private var ttl: Duration = .seconds(10)
     /// Measured times from asking to serving (newest last), which set the policy's readiness allowance.
     private var readiness: [Duration] = []
     private var lastComplaint: ContinuousClock.Instant?
 
-    public init(configuration: Configuration, members: MemberTable, commands: BrokerClient, eventFeed: BrokerClient, logger: Logger) {
+    public init(
+        configuration: Configuration, members: MemberTable, commands: BrokerClient, eventFeed: BrokerClient,
+        metrics: FrontendMetrics? = nil, logger: Logger
+    ) {
         self.configuration = configuration
         self.members = members
         self.commands = commands
         self.eventFeed = eventFeed
+        self.metrics = metrics
+        var logger = logger
+        logger[metadataKey: "service"] = "\(configuration.manifest.name)"
+        logger[metadataKey: "frontend"] = "\(configuration.frontend)"
         self.logger = logger
         let manifest = configuration.manifest
         policy = ScalePolicy(thresholds: manifest.thresholds, backends: manifest.backends, holdTime: configuration.holdTime)
@@ -156,10 +166,11 @@ public actor LoadManager {
     private func reconcile(_ views: [LeaseView]) {
         let listed = Dictionary(uniqueKeysWithValues: views.map { ($0.id, $0) })
         for (id, tracked) in leases where listed[id] == nil {
-            // Released or revoked: whatever was in flight there is finished or lost; route elsewhere now.
+            // Ended without our drain: revoked, so the back-end is gone. Route elsewhere now, and
+            // send what still waits for an answer there elsewhere too.
             if let member = tracked.member, !tracked.draining {
-                members.removeBackend(named: member.name)
-                logger.notice("back-end removed: its lease ended", metadata: ["lease": "\(id)"])
+                members.removeBackend(named: member.name, abandoningInFlight: true)
+                logger.notice("back-end removed: its lease ended", metadata: Self.metadata(tracked.view))
             }
             leases[id] = nil
         }
@@ -175,7 +186,9 @@ public actor LoadManager {
                         policy.readinessAllowance = max(.seconds(1), (readiness.max() ?? .seconds(5)) * 2)
                         tracked.askedAt = nil
                     }
-                    logger.info("back-end added", metadata: ["lease": "\(view.id)", "endpoint": "\(endpoint)"])
+                    var metadata = Self.metadata(view)
+                    metadata["endpoint"] = "\(endpoint)"
+                    logger.info("back-end added", metadata: metadata)
                 }
             case .draining where !tracked.draining:
                 // The broker reclaims it (preemption, maintenance): stop routing, finish, give back.
@@ -226,10 +239,15 @@ public actor LoadManager {
         do {
             let view = try await commands.acquire(AcquireRequest(frontend: configuration.frontend, reason: reason))
             leases[view.id] = Tracked(view: view, askedAt: .now())
-            logger.info("lease asked for", metadata: ["lease": "\(view.id)", "state": "\(view.state.rawValue)", "why": "\(reason)"])
+            metrics?.leaseRequested(view.state == .requested ? "queued" : "granted")
+            var metadata = Self.metadata(view)
+            metadata["why"] = "\(reason)"
+            logger.info("lease asked for", metadata: metadata)
         } catch let error as BrokerClientError where error.statusCode == 409 {
+            metrics?.leaseRequested("denied")
             logger.debug("lease denied", metadata: ["why": "\(error)"])
         } catch {
+            metrics?.leaseRequested("failed")
             complain("cannot ask the broker for a back-end", error)
         }
     }
@@ -263,14 +281,16 @@ public actor LoadManager {
         tracked.draining = false
         tracked.member = try? members.addBackend(name: id, address: try Self.address(endpoint))
         leases[id] = tracked
-        logger.info("drain cancelled: back-end kept", metadata: ["lease": "\(id)"])
+        logger.info("drain cancelled: back-end kept", metadata: Self.metadata(tracked.view))
     }
 
     /// Out of rotation now; once the front-end has nothing in flight there, the lease is
     /// released (retried until the broker hears it) unless the drain was cancelled meanwhile.
     private func startDrain(_ id: String, member: Member?, reason: String) {
         if let member { members.removeBackend(named: member.name) }
-        logger.info("back-end draining", metadata: ["lease": "\(id)", "why": "\(reason)"])
+        var metadata = leases[id].map { Self.metadata($0.view) } ?? ["lease": "\(id)"]
+        metadata["why"] = "\(reason)"
+        logger.info("back-end draining", metadata: metadata)
         Task {
             try? await member?.drained()
             await self.releaseWhenDrained(id)
@@ -284,7 +304,7 @@ public actor LoadManager {
                 let view = try await commands.release(lease: id, LeaseChangeRequest(reason: "nothing in flight from \(configuration.frontend)"))
                 leases[id]?.view = view
                 leases[id]?.scalingDown = false  // Released: no longer cancellable.
-                logger.info("lease released", metadata: ["lease": "\(id)"])
+                logger.info("lease released", metadata: Self.metadata(view))
                 return
             } catch let error as BrokerClientError where error.statusCode == 404 {
                 leases[id] = nil
@@ -297,6 +317,13 @@ public actor LoadManager {
     }
 
     // MARK: Helpers
+
+    /// For log lines about a lease: its id, host and state (the logger adds service and front-end).
+    static func metadata(_ view: LeaseView) -> Logger.Metadata {
+        var metadata: Logger.Metadata = ["lease": "\(view.id)", "state": "\(view.state.rawValue)"]
+        if let host = view.host { metadata["host"] = "\(host)" }
+        return metadata
+    }
 
     static func address(_ endpoint: String) throws -> SocketAddress {
         guard let colon = endpoint.lastIndex(of: ":"), let port = Int(endpoint[endpoint.index(after: colon)...]) else {

@@ -12,6 +12,7 @@ extension Broker {
         } catch let refusal as Lease.TransitionError {
             throw BrokerError(.conflict, refusal.description)
         }
+        metrics?.leaseEvent(event.kind.rawValue)
         try await carryOut(action, for: id)
     }
 
@@ -93,7 +94,10 @@ extension Broker {
                     "granted slot \(slot) of \(host): \(service) is below its fair share \(plan.allocation.share(of: service))",
                     details: plan.allocation.explanation)
                 do {
-                    granted[id] = try await store.grant(id, host: host, slotIndex: slot, now: now, reason: reason).lease
+                    let grant = try await store.grant(id, host: host, slotIndex: slot, now: now, reason: reason).lease
+                    granted[id] = grant
+                    metrics?.granted(after: now - grant.lease.requestedAt)
+                    metrics?.leaseEvent(BrokerEvent.Kind.grant.rawValue)
                 } catch is Lease.TransitionError {
                     continue
                 } catch let error as LeaseStoreError where error.code == .slotTaken {

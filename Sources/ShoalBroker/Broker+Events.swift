@@ -52,6 +52,7 @@ extension Broker {
     func tick() async throws {
         let now = clock()
         for change in try await store.expire(now: now) {
+            metrics?.leaseEvent(BrokerEvent.Kind.revoke.rawValue)
             try await carryOut(change.action, for: change.lease.id)
         }
         var silentByHost: [String: [StoredLease]] = [:]

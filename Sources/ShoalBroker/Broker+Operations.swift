@@ -56,6 +56,7 @@ extension Broker {
         }
         let created = try await store.create(service: service.name, frontend: request.frontend, now: now,
                                              ttl: configuration.leaseTTL, reason: EventReason(asking))
+        metrics?.leaseEvent(BrokerEvent.Kind.request.rawValue)
         notifyEvents()
         let granted = try await arbitrate()
         var stored = created

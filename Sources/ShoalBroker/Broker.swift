@@ -28,6 +28,8 @@ public actor Broker: BrokerOperations, Service {
         public var workerSilenceLimit: Duration = .seconds(3)
         /// How long a host whose workers all fell silent gets no grants.
         public var quarantine: Duration = .seconds(30)
+        /// The status page's chart: how often the live leases are sampled, and for how long.
+        public var history = LeaseHistory.Configuration()
 
         public init(hosts: [PoolHost]) {
             self.hosts = hosts
@@ -58,6 +60,8 @@ public actor Broker: BrokerOperations, Service {
     let launcher: any BackendLauncher
     let clock: @Sendable () -> Timestamp
     let logger: Logger
+    /// Grant latency, PVM notifications, lease events, the API (``BrokerMetrics``).
+    public nonisolated let metrics: BrokerMetrics? = BrokerMetrics()
 
     var hosts: [String: HostState]
     /// Host names in the cluster file's order.
@@ -81,6 +85,8 @@ public actor Broker: BrokerOperations, Service {
     var eventGeneration = 0
     /// Shutting down: long polls answer with what there is.
     var stoppedWaiting = false
+    /// Leases per service over the last minutes, for the status page (memory only).
+    let leaseHistory: LeaseHistory
 
     public init(
         configuration: Configuration, store: LeaseStore, launcher: any BackendLauncher,
@@ -92,6 +98,7 @@ public actor Broker: BrokerOperations, Service {
         self.clock = clock
         self.logger = logger
         hostOrder = configuration.hosts.map(\.name)
+        leaseHistory = LeaseHistory(configuration: configuration.history)
         hosts = Dictionary(uniqueKeysWithValues: configuration.hosts.map { ($0.name, HostState(slots: $0.slots)) })
     }
 
@@ -160,6 +167,7 @@ public actor Broker: BrokerOperations, Service {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask { try await self.followLauncher() }
                 group.addTask { await self.tickUntilCancelled() }
+                group.addTask { await self.sampleHistoryUntilCancelled() }
             }
         } onGracefulShutdown: {
             Task { await self.stopWaiting() }
@@ -178,6 +186,7 @@ public actor Broker: BrokerOperations, Service {
 
     private func followLauncher() async throws {
         for await event in launcher.events.cancelOnGracefulShutdown() {
+            metrics?.notified(event)
             if case .disconnected(let reason) = event {
                 logger.critical("lost the pvmd: the pool is gone; stopping", metadata: ["reason": "\(reason)"])
                 throw BrokerError(.conflict, "lost the pvmd: \(reason)")

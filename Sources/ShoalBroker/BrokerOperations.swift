@@ -12,6 +12,8 @@ public protocol BrokerOperations: Sendable {
     /// Events after `after`, oldest first, at most `limit`; if there are none yet, waits up to
     /// `wait` for one.
     func events(after: Int64, limit: Int, wait: Duration) async throws -> EventPage
+    /// Leases per service over the last minutes, for the status page's chart; none by default (stand-ins).
+    func history() async throws -> LeaseHistoryView
 
     /// A new lease for the front-end's service: granted at once if a slot is free, else queued.
     func acquire(_ request: AcquireRequest) async throws -> LeaseView
@@ -29,6 +31,9 @@ public protocol BrokerOperations: Sendable {
     func drainHost(_ name: String) async throws -> HostDrainResult
     /// Maintenance over: the host takes new leases again.
     func undrainHost(_ name: String) async throws -> HostDrainResult
+
+    /// What `GET /metrics` exposes besides the API's own counts; `nil` by default (stand-ins).
+    var metrics: BrokerMetrics? { get }
 }
 
 /// A refusal the API turns into a status code with the message as `{"error": ...}`.

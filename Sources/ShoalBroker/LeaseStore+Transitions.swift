@@ -19,7 +19,7 @@ extension LeaseStore {
                 reason: reason ?? EventReason("front-end \(frontend) asked for a back-end for \(service)")), db)
             return stored
         }
-        logger.debug("lease requested", metadata: ["lease": "\(stored.id)", "service": "\(service)"])
+        logger.info("lease requested", metadata: ["lease": "\(stored.id)", "service": "\(service)", "frontend": "\(frontend)"])
         return stored
     }
 
@@ -94,7 +94,11 @@ extension LeaseStore {
             return changes
         }
         for change in changes {
-            logger.info("lease revoked", metadata: ["lease": "\(change.lease.id)", "reason": "\(change.event.reason)"])
+            var metadata: Logger.Metadata = [
+                "lease": "\(change.lease.id)", "service": "\(change.lease.lease.service)", "reason": "\(change.event.reason)",
+            ]
+            if let host = change.lease.lease.host { metadata["host"] = "\(host)" }
+            logger.info("lease revoked", metadata: metadata)
         }
         return changes
     }
@@ -137,9 +141,13 @@ extension LeaseStore {
             let event = try EventRow.insert(Self.event(kind, now: now, lease: stored.lease, from: from, reason: reason), db)
             return LeaseChange(lease: stored, action: action, event: event)
         }
-        logger.debug("lease \(kind)", metadata: [
-            "lease": "\(id)", "state": "\(change.lease.lease.state.rawValue)", "action": "\(change.action)",
-        ])
+        let lease = change.lease.lease
+        var metadata: Logger.Metadata = [
+            "lease": "\(id)", "service": "\(lease.service)", "frontend": "\(lease.frontend)",
+            "state": "\(lease.state.rawValue)", "action": "\(change.action)",
+        ]
+        if let host = lease.host { metadata["host"] = "\(host)" }
+        logger.info("lease \(kind)", metadata: metadata)
         return change
     }
 

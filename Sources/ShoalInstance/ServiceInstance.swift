@@ -45,7 +45,9 @@ public final class ServiceInstance: Sendable {
             environment["PORT"] = String(port)
             let process: ChildProcess
             do {
-                process = try ChildProcess.spawn([executable] + manifest.arguments(forPort: port), environment: environment)
+                // It must not outlive its worker or front-end, even one killed outright.
+                process = try ChildProcess.spawn([executable] + manifest.arguments(forPort: port), environment: environment,
+                                                 diesWithParent: true)
             } catch {
                 throw InstanceError(service: manifest.name, reason: error.description)
             }

@@ -43,12 +43,55 @@ public final class ChildProcess: Sendable {
 
     /// Starts `command` with exactly `environment` (pass `ProcessInfo.processInfo.environment` to
     /// inherit ours).
+    /// - Parameter diesWithParent: the kernel sends the child SIGKILL when this process ends,
+    ///   even by SIGKILL (`PR_SET_PDEATHSIG`, set by util-linux's `setpriv` before it execs the
+    ///   command; without `setpriv` the child is started as usual). For a service instance,
+    ///   which must not outlive the worker or front-end that owns it; never for a pvmd meant to
+    ///   outlive us.
     /// - Throws: ``ChildProcessError`` when it cannot start (no such file, not executable, …).
     public static func spawn(
         _ command: [String],
         environment: [String: String],
         standardOutput: Output = .inherit,
-        standardError: Output = .inherit
+        standardError: Output = .inherit,
+        diesWithParent: Bool = false
+    ) throws(ChildProcessError) -> ChildProcess {
+        // A command that cannot run is reported by `spawnHere` as such, not by `setpriv`'s exit.
+        guard diesWithParent, let setpriv, let executable = command.first, access(executable, X_OK) == 0 else {
+            return try spawnHere(command, environment: environment, standardOutput: standardOutput, standardError: standardError)
+        }
+        // The death signal comes when the *thread* that spawned the child ends, and concurrency
+        // threads come and go: spawn from the child's reaper thread, which lives as long as it.
+        let handoff = SpawnHandoff()
+        let thread = Thread {
+            let outcome = Result { () throws(ChildProcessError) in
+                try spawnHere([setpriv, "--pdeathsig", "KILL", "--"] + command, environment: environment,
+                              standardOutput: standardOutput, standardError: standardError, startsReaper: false)
+            }
+            handoff.outcome.withLock { $0 = outcome }
+            handoff.spawned.signal()
+            if case .success(let child) = outcome { child.reap() }
+        }
+        thread.name = "spawner and reaper"
+        thread.start()
+        handoff.spawned.wait()
+        return try handoff.outcome.withLock { $0 }!.get()
+    }
+
+    /// util-linux's `setpriv`, which can set the parent-death signal before it execs a command.
+    private static let setpriv: String? = ["/usr/bin/setpriv", "/bin/setpriv"].first { (path: String) in access(path, X_OK) == 0 }
+
+    private final class SpawnHandoff: Sendable {
+        let outcome = Mutex<Result<ChildProcess, ChildProcessError>?>(nil)
+        let spawned = DispatchSemaphore(value: 0)
+    }
+
+    private static func spawnHere(
+        _ command: [String],
+        environment: [String: String],
+        standardOutput: Output,
+        standardError: Output,
+        startsReaper: Bool = true
     ) throws(ChildProcessError) -> ChildProcess {
         guard let executable = command.first else { throw ChildProcessError(command: "", reason: "empty command") }
         let variables = environment.map { "\($0.key)=\($0.value)" }
@@ -95,7 +138,7 @@ public final class ChildProcess: Sendable {
             throw ChildProcessError(command: executable, errorNumber: status)
         }
         let child = ChildProcess(pid: pid, standardOutput: out?.read, standardError: err?.read)
-        child.startReaper()
+        if startsReaper { child.startReaper() }
         return child
     }
 
@@ -167,28 +210,30 @@ public final class ChildProcess: Sendable {
     /// the child ends. It waits without reaping first, then reaps and records the status under the
     /// lock `send` takes, so a signal can never reach a recycled pid.
     private func startReaper() {
-        let pid = self.pid
-        let thread = Thread { [self] in
-            var info = siginfo_t()
-            var ended: Int32
-            repeat { ended = waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) } while ended < 0 && errno == EINTR
-            let (status, waiters) = exit.withLock { state in
-                // A zombie now: this waitpid returns at once.
-                var raw: Int32 = 0
-                var reaped: pid_t = -1
-                if ended == 0 {
-                    repeat { reaped = waitpid(pid, &raw, 0) } while reaped < 0 && errno == EINTR
-                }
-                let signal = raw & 0x7F
-                let status: Int32 = reaped < 0 ? -1 : (signal == 0 ? (raw >> 8) & 0xFF : 128 + signal)
-                state.status = status
-                defer { state.waiters = [:] }
-                return (status, state.waiters.values)
-            }
-            for waiter in waiters { waiter.resume(returning: status) }
-        }
+        let thread = Thread { [self] in reap() }
         thread.name = "reaper \(pid)"
         thread.start()
+    }
+
+    /// Blocks until the child has ended, then records its status and wakes its waiters.
+    private func reap() {
+        var info = siginfo_t()
+        var ended: Int32
+        repeat { ended = waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) } while ended < 0 && errno == EINTR
+        let (status, waiters) = exit.withLock { state in
+            // A zombie now: this waitpid returns at once.
+            var raw: Int32 = 0
+            var reaped: pid_t = -1
+            if ended == 0 {
+                repeat { reaped = waitpid(pid, &raw, 0) } while reaped < 0 && errno == EINTR
+            }
+            let signal = raw & 0x7F
+            let status: Int32 = reaped < 0 ? -1 : (signal == 0 ? (raw >> 8) & 0xFF : 128 + signal)
+            state.status = status
+            defer { state.waiters = [:] }
+            return (status, state.waiters.values)
+        }
+        for waiter in waiters { waiter.resume(returning: status) }
     }
 
     private static func redirect(

@@ -38,14 +38,16 @@ public final class ManagedProcess: Sendable {
     /// Starts `executable` and waits (at most `timeout` seconds) for its first stdout line — or,
     /// with `readyPrefix`, its first line that starts with it (a front-end's own children print
     /// theirs first). Later output is read and dropped, so the process never blocks on a full
-    /// pipe; stderr is inherited (it shows up in the test log).
+    /// pipe; stderr is inherited (it shows up in the test log), or appended to `standardErrorFile`
+    /// (for a test that reads the process's log).
     /// - Throws: ``Failure``, or `ChildProcessError` if it cannot start at all.
     public static func start(
-        _ executable: URL, _ arguments: [String] = [], readyPrefix: String? = nil, timeout: Double = 10
+        _ executable: URL, _ arguments: [String] = [], readyPrefix: String? = nil, timeout: Double = 10,
+        standardErrorFile: String? = nil
     ) throws -> ManagedProcess {
         let what = "\(executable.lastPathComponent) \(arguments.joined(separator: " "))"
         let child = try ChildProcess.spawn([executable.path] + arguments, environment: ProcessInfo.processInfo.environment,
-                                           standardOutput: .pipe)
+                                           standardOutput: .pipe, standardError: standardErrorFile.map { .file($0) } ?? .inherit)
         let fd = child.standardOutput!  // Spawned with `.pipe`.
         var line: [UInt8]
         do {
@@ -107,9 +109,11 @@ public final class ManagedProcess: Sendable {
     /// Starts a product of this package built beside the running tests (see
     /// ``ProcessRunner/builtProduct(_:)``).
     public static func startProduct(
-        _ name: String, _ arguments: [String] = [], readyPrefix: String? = nil, timeout: Double = 10
+        _ name: String, _ arguments: [String] = [], readyPrefix: String? = nil, timeout: Double = 10,
+        standardErrorFile: String? = nil
     ) throws -> ManagedProcess {
-        try start(ProcessRunner.builtProduct(name), arguments, readyPrefix: readyPrefix, timeout: timeout)
+        try start(ProcessRunner.builtProduct(name), arguments, readyPrefix: readyPrefix, timeout: timeout,
+                  standardErrorFile: standardErrorFile)
     }
 
     public var isRunning: Bool { child.exitStatus == nil }

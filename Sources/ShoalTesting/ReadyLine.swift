@@ -12,15 +12,18 @@ public enum ReadyLine {
         public var port: Int
         /// The front-end's local service instance (its child), which outlives a SIGKILLed front-end.
         public var instancePID: Int32?
+        /// Its admin listener's `http://HOST:PORT/metrics`.
+        public var metricsURL: String?
 
-        public init(name: String, port: Int, instancePID: Int32?) {
+        public init(name: String, port: Int, instancePID: Int32?, metricsURL: String? = nil) {
             self.name = name
             self.port = port
             self.instancePID = instancePID
+            self.metricsURL = metricsURL
         }
     }
 
-    /// From `shoal frontend NAME listening on HOST:PORT (local instance pid N on ...)`.
+    /// From `shoal frontend NAME listening on HOST:PORT (local instance pid N on ..., metrics URL)`.
     public static func frontend(_ line: String) -> Frontend? {
         let words = line.split(separator: " ")
         func after(_ word: Substring) -> Substring? {
@@ -28,6 +31,8 @@ public enum ReadyLine {
         }
         guard words.count > 2, words[0] == "shoal", words[1] == "frontend",
               let port = after("on")?.split(separator: ":").last.flatMap({ Int($0) }) else { return nil }
-        return Frontend(name: String(words[2]), port: port, instancePID: after("pid").flatMap { Int32($0) })
+        let metrics = after("metrics").map { $0.hasSuffix(")") ? $0.dropLast() : $0 }.map(String.init)
+        return Frontend(name: String(words[2]), port: port, instancePID: after("pid").flatMap { Int32($0) },
+                        metricsURL: metrics?.hasPrefix("http://") == true ? metrics : nil)
     }
 }

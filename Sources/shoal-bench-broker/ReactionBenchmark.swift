@@ -44,17 +44,18 @@ struct ReactionBenchmark {
     }
 
     func run() async throws -> Result {
-        let directory = try TemporaryDirectory(prefix: "shoal-bench-reaction")
-        let cluster = LocalCluster(directory: directory.path, logger: logger)
+        // A broker over two slots of this host, and one front-end leasing from it.
+        let cluster = try await LocalCluster.start(.localSlots(2), name: "bench-reaction")
         // Everything started is stopped whatever happens (an async `defer`), in a task of its
         // own so that an interrupted run still gets its full time to stop.
         func stop() async {
             await Task { await cluster.stop() }.value
-            directory.remove()
+            let leftovers = await cluster.leftovers()
+            if !leftovers.isEmpty { logger.warning("left running", metadata: ["what": "\(leftovers)"]) }
         }
         do {
-            try await cluster.start(deadline: deadline)
-            let result = try await measure(cluster)
+            let port = try await startFrontend(in: cluster)
+            let result = try await measure(cluster, port: port)
             await stop()
             return result
         } catch {
@@ -63,11 +64,34 @@ struct ReactionBenchmark {
         }
     }
 
-    private func measure(_ cluster: LocalCluster) async throws -> Result {
+    /// The front-end under test; returns its port once it registered with the broker.
+    private func startFrontend(in cluster: LocalCluster) async throws -> Int {
+        let manifest = cluster.directory + "/bench.yaml"
+        // A load of 12 connections on 50 ms requests keeps the local instance High (≥ 3 in flight).
+        try """
+            name: bench
+            frontend: fe-bench
+            command: shoal-webserver
+            args: ["--port", "{port}", "--size", "1024", "--delay-ms", "50", "--concurrency", "32"]
+            port: 8080
+            concurrency: 32
+            thresholds: {low: 1, high: 3}
+            backends: {min: 0, max: 2}
+
+            """.write(toFile: manifest, atomically: true, encoding: .utf8)
+        let frontend = try cluster.startFrontend(manifest, holdTime: 1, arguments: ["--port", "0", "--member-header", "X-Shoal-Member"])
+        let registered = try await eventually(within: .seconds(20), deadline: deadline) {
+            try await cluster.client.services().contains { $0.name == "bench" && !$0.frontends.isEmpty }
+        }
+        guard registered else { throw BenchError("the front-end did not register with the broker within 20 s") }
+        return frontend.port
+    }
+
+    private func measure(_ cluster: LocalCluster, port: Int) async throws -> Result {
         var done: [Repetition] = []
         for _ in 0..<repetitions {
             try deadline.check("measuring the reaction")
-            done.append(try await step(cluster))
+            done.append(try await step(cluster, port: port))
         }
         func spread(_ figure: KeyPath<Repetition, Double>) -> Spread { Spread(done.map { $0[keyPath: figure] }) }
         return Result(repetitions: done, reaction: spread(\.reaction), ask: spread(\.ask), grant: spread(\.grant),
@@ -76,9 +100,8 @@ struct ReactionBenchmark {
     }
 
     /// One load step from idle, then back to idle (no live lease).
-    private func step(_ cluster: LocalCluster) async throws -> Repetition {
-        let client = try await cluster.brokerClient()
-        let port = await cluster.frontendPort
+    private func step(_ cluster: LocalCluster, port: Int) async throws -> Repetition {
+        let client = cluster.client
         let cursor = try await client.events(after: -1, limit: 1).next
 
         let wallStep = Timestamp.now().milliseconds

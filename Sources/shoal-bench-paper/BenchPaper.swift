@@ -49,20 +49,17 @@ struct BenchPaper: AsyncParsableCommand {
         guard Nginx.executable() != nil else { throw ValidationError("nginx is missing: apt-get install nginx-light") }
         let experiments = Experiment.all(table2Rate: table2Rate).filter { tables.isEmpty || tables.contains($0.id) }
         let stop = StopFlag()
-        let directory = NSTemporaryDirectory() + "shoal-bench-paper-\(getpid())"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
 
         let load = loadAverage()
         say("load average \(load) on \(ProcessInfo.processInfo.activeProcessorCount) cores at the start"
             + (load > 0.5 * Double(ProcessInfo.processInfo.activeProcessorCount) ? " — high: figures will be noisy" : ""))
-        let useNamespaces = !local && PaperCluster.namespacesWork()
-        let cluster = try await PaperCluster.start(directory: directory, useNamespaces: useNamespaces)
-        say("pool: \(cluster.poolDescription); broker \(cluster.brokerURL)")
+        let cluster = try await LocalCluster.start(LocalCluster.demoPool(local: local), name: "bench-paper", leaseTTL: 10)
+        say("pool: \(cluster.pool); broker \(cluster.brokerURL)")
         var rows: [Row] = []
         var failure: (any Error)?
         do {
             for experiment in experiments {
-                rows += try await measure(experiment, cluster: cluster, directory: directory, stop: stop)
+                rows += try await measure(experiment, cluster: cluster, directory: cluster.directory, stop: stop)
             }
         } catch {
             failure = error
@@ -70,11 +67,10 @@ struct BenchPaper: AsyncParsableCommand {
         say("stopping the cluster…")
         await cluster.stop()
         let leftovers = await cluster.leftovers()
-        try? FileManager.default.removeItem(atPath: directory)
         if !leftovers.isEmpty { say("left running: \(leftovers.joined(separator: ", "))") }
         if !rows.isEmpty {
             let report = Report(csvPath: docs + "/benchmarks-paper.csv", markdownPath: docs + "/benchmarks.md")
-            try report.write(newRows: rows, experiments: Experiment.all(table2Rate: table2Rate), pool: cluster.poolDescription)
+            try report.write(newRows: rows, experiments: Experiment.all(table2Rate: table2Rate), pool: "\(cluster.pool)")
         }
         if let failure {
             say("bench-paper failed: \(failure)")
@@ -83,7 +79,7 @@ struct BenchPaper: AsyncParsableCommand {
         if !leftovers.isEmpty { throw ExitCode.failure }
     }
 
-    private func measure(_ experiment: Experiment, cluster: PaperCluster, directory: String, stop: StopFlag) async throws -> [Row] {
+    private func measure(_ experiment: Experiment, cluster: LocalCluster, directory: String, stop: StopFlag) async throws -> [Row] {
         let run = ISO8601DateFormatter().string(from: Date())
         let load = loadAverage()
         say("\n== \(experiment.title) (load average \(load))")
@@ -98,7 +94,7 @@ struct BenchPaper: AsyncParsableCommand {
 
         var rows: [Row] = []
         for path in experiment.paths {
-            var frontend: PaperCluster.Frontend?
+            var frontend: LocalCluster.Frontend?
             let service = "\(experiment.id.replacingOccurrences(of: "table", with: "t"))-\(path.rawValue)"
             var port: Int
             switch path {
@@ -108,7 +104,7 @@ struct BenchPaper: AsyncParsableCommand {
                 let count = path.backends ?? 0
                 let manifest = try writeManifest(service: service, experiment: experiment, backends: count,
                                                  webserver: webserver.path, directory: directory)
-                let started = try cluster.startFrontend(manifest)
+                let started = try cluster.startBenchFrontend(manifest)
                 frontend = started
                 port = started.port
             }
@@ -147,7 +143,7 @@ struct BenchPaper: AsyncParsableCommand {
     }
 
     /// Waits until the front-end holds its back-ends and the data path goes where it should.
-    private func ready(_ frontend: PaperCluster.Frontend, service: String, backends: Int, cluster: PaperCluster,
+    private func ready(_ frontend: LocalCluster.Frontend, service: String, backends: Int, cluster: LocalCluster,
                        experiment: Experiment) async throws {
         try await cluster.waitForActiveLeases(service: service, count: backends)
         let deadline = ContinuousClock.now + .seconds(30)

@@ -35,14 +35,18 @@ enum PathKind: String, CaseIterable, Sendable {
     }
 }
 
-/// One measurement point of a table: a rate, a document size, CPU work per request.
+/// One measurement point of a table: a rate, a document size, work per request.
 struct Point: Sendable {
     var x: Int
     var rate: Double
     var size: Int
-    var cpuMs: Int
+    /// How long each request holds its service instance before the answer (`delay_ms`). With an
+    /// instance concurrency of 1 this is the paper's per-request CPU work on a machine of its
+    /// own: burning it on this machine's 2 shared cores instead would cap every column at
+    /// 2 cores' worth (under 200 requests/s), whatever the number of back-ends.
+    var workMs: Int
 
-    var uri: String { "/doc?size=\(size)" + (cpuMs > 0 ? "&cpu_ms=\(cpuMs)" : "") }
+    var uri: String { "/doc?size=\(size)" + (workMs > 0 ? "&delay_ms=\(workMs)" : "") }
 }
 
 struct Experiment: Sendable {
@@ -63,7 +67,7 @@ struct Experiment: Sendable {
             Experiment(
                 id: "table1", title: "Table 1: 1 KB documents, rate 100–300 requests/s", xLabel: "rate (requests/s)",
                 paths: [.direct, .nginx, .frontend, .backends1, .backends2, .backends3],
-                points: [100, 150, 200, 250, 300].map { Point(x: $0, rate: Double($0), size: 1024, cpuMs: 0) },
+                points: [100, 150, 200, 250, 300].map { Point(x: $0, rate: Double($0), size: 1024, workMs: 0) },
                 concurrency: 256,
                 paper: [
                     100: [.direct: 0.8, .frontend: 1.2, .backends1: 5.5, .backends2: 5.5, .backends3: 5.4],
@@ -76,7 +80,7 @@ struct Experiment: Sendable {
                 id: "table2", title: "Table 2: 10–500 KB documents at \(Int(table2Rate)) requests/s (the paper: 1 request/s)",
                 xLabel: "document size (KB)",
                 paths: [.direct, .nginx, .frontend, .backends1, .backends2, .backends3],
-                points: [10, 100, 200, 300, 400, 500].map { Point(x: $0, rate: table2Rate, size: $0 * 1024, cpuMs: 0) },
+                points: [10, 100, 200, 300, 400, 500].map { Point(x: $0, rate: table2Rate, size: $0 * 1024, workMs: 0) },
                 concurrency: 256,
                 paper: [
                     10: [.direct: 0.7, .frontend: 2.0, .backends1: 9.5, .backends2: 9.9, .backends3: 8.1],
@@ -87,10 +91,10 @@ struct Experiment: Sendable {
                     500: [.direct: 0.7, .frontend: 2.4, .backends1: 655.5, .backends2: 549.1, .backends3: 488.1],
                 ]),
             Experiment(
-                id: "table3", title: "Table 3: 1 KB documents after 10 ms of CPU work each, rate 1–250 requests/s, one request at a time per instance",
+                id: "table3", title: "Table 3: 1 KB documents after 10 ms of work each, rate 1–250 requests/s, one request at a time per instance",
                 xLabel: "rate (requests/s)",
                 paths: [.direct, .nginx, .frontend, .backends3],
-                points: [1, 50, 80, 100, 150, 200, 250].map { Point(x: $0, rate: Double($0), size: 1024, cpuMs: 10) },
+                points: [1, 50, 80, 100, 150, 200, 250].map { Point(x: $0, rate: Double($0), size: 1024, workMs: 10) },
                 concurrency: 1,
                 paper: [
                     1: [.frontend: 11.0, .backends3: 16.7],

@@ -7,7 +7,7 @@ struct Row: Sendable {
     var path: String
     var rate: Double
     var size: Int
-    var cpuMs: Int
+    var workMs: Int
     var connections: Int
     var replies: Int
     var status2xx: Int
@@ -24,7 +24,7 @@ struct Row: Sendable {
     /// httperf runs of this point; this row is the one with the median mean.
     var rounds = 1
 
-    static let header = "table,x,path,rate,size_bytes,cpu_ms,connections,replies,status_2xx,errors,timeouts,"
+    static let header = "table,x,path,rate,size_bytes,work_ms,connections,replies,status_2xx,errors,timeouts,"
         + "mean_ms,median_ms,connect_ms,first_byte_ms,transfer_ms,request_rate,run,load_average,rounds"
 
     init(table: String, x: Int, path: PathKind, point: Point, result: HttperfResult, run: String, load: Double) {
@@ -33,7 +33,7 @@ struct Row: Sendable {
         self.path = path.rawValue
         rate = point.rate
         size = point.size
-        cpuMs = point.cpuMs
+        workMs = point.workMs
         connections = result.connections
         replies = result.replies
         status2xx = result.status2xx
@@ -57,7 +57,7 @@ struct Row: Sendable {
         path = f[2]
         rate = Double(f[3]) ?? 0
         size = Int(f[4]) ?? 0
-        cpuMs = Int(f[5]) ?? 0
+        workMs = Int(f[5]) ?? 0
         connections = Int(f[6]) ?? 0
         replies = Int(f[7]) ?? 0
         status2xx = Int(f[8]) ?? 0
@@ -76,7 +76,7 @@ struct Row: Sendable {
 
     var csv: String {
         func d(_ value: Double?) -> String { value.map { String(format: "%.3f", $0) } ?? "" }
-        return [table, "\(x)", path, String(format: "%g", rate), "\(size)", "\(cpuMs)", "\(connections)", "\(replies)",
+        return [table, "\(x)", path, String(format: "%g", rate), "\(size)", "\(workMs)", "\(connections)", "\(replies)",
                 "\(status2xx)", "\(errors)", "\(timeouts)", d(mean), d(median), d(connect), d(response), d(transfer),
                 d(requestRate), run, String(format: "%.2f", load), "\(rounds)"].joined(separator: ",")
     }

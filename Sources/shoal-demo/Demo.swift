@@ -51,7 +51,7 @@ struct Demo: AsyncParsableCommand {
     func run() async throws {
         let stop = StopFlag()
         let manifests = try serviceManifests(in: services)
-        let cluster = try await LocalCluster.start(useNamespaces: !local && LocalCluster.namespacesWork(), log: say)
+        let cluster = try await startCluster(local: local, name: "demo", log: say)
         var outcome: Result<Summary, any Error>
         do {
             outcome = .success(try await drive(cluster, manifests: manifests, stop: stop))
@@ -72,8 +72,7 @@ struct Demo: AsyncParsableCommand {
     }
 
     private func drive(_ cluster: LocalCluster, manifests: [String], stop: StopFlag) async throws -> Summary {
-        let client = try BrokerClient(baseURL: cluster.brokerURL, token: cluster.token)
-        defer { Task { await client.close() } }
+        let client = cluster.client
         for manifest in manifests {
             try cluster.startFrontend(manifest)
         }
@@ -139,6 +138,17 @@ struct Demo: AsyncParsableCommand {
         return clock.padding(toLength: 9, withPad: " ", startingAt: 0) + phase.padding(toLength: 10, withPad: " ", startingAt: 0)
             + services + " | pool " + pool
     }
+}
+
+/// Starts the demo's cluster (see ``LocalCluster/demoPool(local:)``) and says which pool it has.
+func startCluster(local: Bool, name: String, stateDirectory: String? = nil, brokerPort: Int = 0,
+                  log: (String) -> Void) async throws -> LocalCluster {
+    let pool = LocalCluster.demoPool(local: local)
+    switch pool {
+    case .namespaces: log("pool: \(pool), each a network namespace (running as root)")
+    case .localSlots: log("pool: \(pool) (namespace hosts need root and `ip netns`)")
+    }
+    return try await LocalCluster.start(pool, name: name, stateDirectory: stateDirectory, brokerPort: brokerPort)
 }
 
 /// The four manifests of `services.d/`, by absolute path.

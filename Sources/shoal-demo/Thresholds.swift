@@ -67,7 +67,7 @@ struct Thresholds: AsyncParsableCommand {
     }
 
     private func measure(low: Int, high: Int, policy: String, steps: [Int]) async throws -> Result {
-        let cluster = try await LocalCluster.start(useNamespaces: !local && LocalCluster.namespacesWork(), log: { _ in })
+        let cluster = try await startCluster(local: local, name: "thresholds", log: { _ in })
         let manifest = cluster.directory + "/study.yaml"
         try """
             name: study
@@ -82,8 +82,8 @@ struct Thresholds: AsyncParsableCommand {
             """.write(toFile: manifest, atomically: true, encoding: .utf8)
         var result = Result(low: low, high: high, policy: policy, requests: 0, failed: 0, mean: 0, p99: 0, backendSeconds: 0, leaseChanges: 0)
         do {
-            try cluster.startFrontend(manifest, holdTime: 2, extraArguments: ["--port", "0", "--policy", policy])
-            let client = try BrokerClient(baseURL: cluster.brokerURL, token: cluster.token)
+            try cluster.startFrontend(manifest, holdTime: 2, arguments: ["--port", "0", "--policy", policy])
+            let client = cluster.client
             let port = cluster.frontends[0].port
             let load = LoadGenerator.start(host: "127.0.0.1", port: port, path: "/doc", connections: max(steps.first ?? 1, 1))
             var backendSeconds = 0.0
@@ -96,7 +96,6 @@ struct Thresholds: AsyncParsableCommand {
             let counts = load.stop()
             let latencies = load.latencies()
             let events = (try? await client.events(after: 0, limit: 1000).events) ?? []
-            await client.close()
             result.requests = counts.succeeded
             result.failed = counts.failed
             result.mean = latencies?.mean ?? 0

@@ -32,8 +32,7 @@ struct Up: AsyncParsableCommand {
         if let running = UpProcess.running(stateDirectory: state) {
             throw ValidationError("a cluster is already up (pid \(running)): `shoal down` first")
         }
-        let cluster = try await LocalCluster.start(
-            useNamespaces: !local && LocalCluster.namespacesWork(), stateDirectory: state, brokerPort: port, log: say)
+        let cluster = try await startCluster(local: local, name: "up", stateDirectory: state, brokerPort: port, log: say)
         do {
             for manifest in manifests { try cluster.startFrontend(manifest) }
             try "\(getpid())\n".write(toFile: pidFile, atomically: true, encoding: .utf8)

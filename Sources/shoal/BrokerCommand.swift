@@ -71,7 +71,7 @@ struct BrokerCommand: AsyncParsableCommand {
         configuration.leaseTTL = .milliseconds(Int64(leaseTTL * 1000))
         let store = try LeaseStore(directory: state, logger: logger)
         let launcher = PVMLauncher(engine: engine, program: try ExecutableLookup.currentExecutable(),
-                                   workerArguments: ["--log-level", "\(daemon.logLevel)"], logger: logger)
+                                   workerArguments: ["--log-level", "\(daemon.logLevel)", "--log-format", daemon.logFormat.rawValue], logger: logger)
         let broker = Broker(configuration: configuration, store: store, launcher: launcher, logger: logger)
         try await broker.recover()
 

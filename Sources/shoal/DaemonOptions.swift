@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import ServiceLifecycle
+import ShoalAPI
 import ShoalCore
 import ShoalManifest
 import UnixSignals
@@ -11,9 +12,19 @@ struct DaemonOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
+    @Option(help: "Log format: text (one readable line per entry) or json (one JSON object per line).")
+    var logFormat: LogFormat = .text
+
+    enum LogFormat: String, ExpressibleByArgument, CaseIterable {
+        case text, json
+    }
+
     /// A logger writing to stderr at the chosen level. Daemons log; stdout carries their one ready line.
     func makeLogger(label: String) -> Logger {
-        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+        var logger = switch logFormat {
+        case .text: Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+        case .json: Logger(label: label) { JSONLogHandler(label: $0) }
+        }
         logger.logLevel = logLevel
         return logger
     }

@@ -9,7 +9,7 @@ struct FrontendCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "frontend",
         abstract: "Serve one service's public port: the local instance, or the back-ends it holds.",
-        discussion: "Prints one line 'shoal frontend NAME listening on HOST:PORT ...' once it serves."
+        discussion: "Prints one line 'shoal frontend NAME listening on HOST:PORT (..., metrics http://HOST:PORT/metrics)' once it serves."
     )
 
     @Argument(help: "The service's manifest file.") var manifest: String
@@ -26,10 +26,14 @@ struct FrontendCommand: AsyncParsableCommand {
     @Option(help: "Seconds every back-end must stay Low before one is given back.") var holdTime: Double = 5
     @Flag(help: "Serve with the local instance (and --backend) only; lease nothing from a broker.") var standalone = false
     @Option(help: "Name the member that answered in this response header (debugging; off by default).") var memberHeader: String?
+    @Option(help: "Address the admin listener (GET /metrics) listens on.") var metricsHost = "127.0.0.1"
+    @Option(help: "Admin listener port (0: any free port; default: the service's port + 10000, or any free port if that is taken).")
+    var metricsPort: Int?
     @OptionGroup var daemon: DaemonOptions
 
     func validate() throws {
         if let port, !(0...65535).contains(port) { throw ValidationError("--port must be 0...65535") }
+        if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port must be 0...65535") }
         guard holdTime >= 0 else { throw ValidationError("--hold-time must be >= 0") }
         _ = try backends.map(Self.parseBackend)
     }
@@ -41,6 +45,8 @@ struct FrontendCommand: AsyncParsableCommand {
         configuration.policy = policy
         configuration.staticBackends = try backends.map(Self.parseBackend)
         configuration.memberHeader = memberHeader
+        configuration.metricsHost = metricsHost
+        configuration.metricsPort = metricsPort
         if !standalone {
             let token: String
             do {

@@ -1,5 +1,6 @@
 import Foundation
 import ShoalProcess
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -47,6 +48,24 @@ struct ChildProcessTests {
         let status = try await within(.seconds(10), "terminate") { await child.terminate(grace: .milliseconds(300)) }
         #expect(status == 128 + SIGKILL)
         #expect(ContinuousClock.now - start >= .milliseconds(300))
+    }
+
+    /// The parent-death signal follows the thread that spawned the child, not the process: a
+    /// child asked for by a thread that ends at once must live on, and end when we stop it.
+    @Test func aChildThatDiesWithItsParentOutlivesTheThreadThatAskedForIt() async throws {
+        let spawned = Mutex<ChildProcess?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let environment = environment
+        Thread.detachNewThread {
+            spawned.withLock { $0 = try? ChildProcess.spawn(["/bin/sleep", "30"], environment: environment, diesWithParent: true) }
+            done.signal()
+        }
+        done.wait()
+        let child = try #require(spawned.withLock { $0 })
+        #expect(await child.waitForExit(timeout: .milliseconds(500)) == nil, "still running after its spawning thread ended")
+        #expect((try? String(contentsOfFile: "/proc/\(child.pid)/comm", encoding: .utf8)) == "sleep\n")
+        let status = try await within(.seconds(10), "SIGTERM") { await child.terminate(grace: .seconds(8)) }
+        #expect(status == 128 + SIGTERM)
     }
 
     @Test func aMissingExecutableIsAChildProcessError() throws {

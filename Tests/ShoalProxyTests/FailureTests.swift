@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import ShoalProxy
 import ShoalTesting
 import Testing
@@ -88,6 +89,38 @@ extension ProxyTests {
             }
             await relay.shutdown()
             second.stop()
+        }
+
+        @Test func revokedMembersUnansweredRequestIsRetriedElsewhereAtOnce() async throws {
+            // A member that takes requests and never answers: a back-end whose host went dark.
+            let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .bind(host: "127.0.0.1", port: 0).get()
+            let live = try WebServer()
+            let relay = HTTPRelayServer.serviceManager(local: nil, configuration: testConfiguration(), logger: LogCapture().logger)
+            try await relay.start()
+            let gone = try relay.members.addBackend(name: "gone", address: try #require(silent.localAddress))
+            try relay.members.addBackend(name: "alive", address: live.address)
+
+            let port = relay.port
+            let answer = Task { try await HTTPTestConnection.with(port: port) { try await $0.request(.GET, "/doc?size=100") } }
+            let deadline = ContinuousClock.now + .seconds(5)
+            while gone.inFlight == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(gone.inFlight == 1, "the request waits at the silent member")
+
+            let revoked = ContinuousClock.now
+            relay.members.removeBackend(named: "gone", abandoningInFlight: true)
+            let response = try await answer.value
+            #expect(response.status == .ok)
+            #expect(DocumentPattern.matches(response.body, size: 100))
+            #expect(relay.statistics.retries == 1)
+            #expect(gone.inFlight == 0)
+            #expect(gone.isHealthy, "gone, not failed: no unreachable report about a removed member")
+            // A timer tick or two, not the 60 s answer timeout.
+            #expect(elapsed(since: revoked) < 2)
+
+            await relay.shutdown()
+            try await silent.close()
+            live.stop()
         }
 
         @Test func slowMemberGives504() async throws {

@@ -41,11 +41,13 @@ public struct BrokerHTTPServer: Service {
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router()
+        MetricsRoutes(operations: operations).add(to: router)  // First: its middleware times every route.
         // Middleware applies only to routes added after it, and to the not-found answer.
         router.add(middleware: RequestLogMiddleware())
         router.add(middleware: ErrorBodyMiddleware())
         router.add(middleware: BearerTokenMiddleware(token: token))
         BrokerRoutes(operations: operations).add(to: router)
+        StatusPageRoutes(operations: operations).add(to: router)
 
         return Application(
             router: router,

@@ -6,6 +6,12 @@ import Synchronization
 /// costs no timer of its own: it only moves ``ClientRelayHandler/deadline``.
 extension ClientRelayHandler {
     func checkDeadline(now: NIODeadline) {
+        if phase == .exchanging, !responseStarted, let upstream, member?.isAbandoned == true {
+            // Its member is gone: closing the connection sends the request down the path of a
+            // member that failed before answering (retried if it may be, else 502).
+            upstream.close()
+            return
+        }
         guard deadline <= now else { return }
         switch phase {
         case .idle:
@@ -33,7 +39,7 @@ extension ClientRelayHandler {
     private func requestHeadTimedOut() {
         let error = RelayError(.requestTimeout, "request head not complete within \(Self.seconds(configuration.requestHeadTimeout))")
         logger.notice("\(error)", metadata: ["client": "\(clientAddress)"])
-        shared.statistics.localResponseCount.add(1, ordering: .relaxed)
+        shared.statistics.countLocalResponse(error.code)
         // No request head was decoded, so the codec has no request to answer: write below it.
         closeGracefully(writing: LocalResponse.raw(for: error, allocator: context?.channel.allocator ?? ByteBufferAllocator()))
     }
@@ -41,7 +47,7 @@ extension ClientRelayHandler {
     private func exchangeTimedOut() {
         let memberName = member?.name ?? "?"
         if responseStarted {
-            logger.warning("member's answer stalled; closing", metadata: ["member": "\(memberName)", "client": "\(clientAddress)"])
+            logger.warning("member's answer stalled; closing", metadata: requestMetadata(member: member))
             phase = .closed
             abandonExchange()
             closeNow()

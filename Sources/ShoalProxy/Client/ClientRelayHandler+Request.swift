@@ -13,6 +13,7 @@ extension ClientRelayHandler {
             return
         }
         generation &+= 1
+        requestStartedAt = NIODeadline.now().uptimeNanoseconds
         sawRequestBytes = false
         clientVersion = clientHead.version
         clientKeepAlive = clientHead.isKeepAlive
@@ -27,6 +28,17 @@ extension ClientRelayHandler {
 
         var head = clientHead
         let facts = ForwardedHeaders.prepareRequest(&head, clientAddress: clientAddress, configuration: configuration)
+        if let given = facts.requestID, (1...128).contains(given.utf8.count) {
+            requestID = given
+        } else {
+            // Made here and passed on, so the member's logs and ours name the same request.
+            requestID = loop.nextRequestID()
+            if facts.requestID == nil {
+                head.headers.add(name: "x-request-id", value: requestID)
+            } else {
+                head.headers.replaceOrAdd(name: "x-request-id", value: requestID)
+            }
+        }
         upstreamHead = head
         requestHasBody = facts.hasBody
         expectsContinue = facts.expectsContinue
@@ -189,22 +201,23 @@ extension ClientRelayHandler {
     func upstreamClosed(_ connection: UpstreamConnection, error: (any Error)?) {
         guard connection === upstream else { return }
         upstream = nil
-        let reason = error.map { Self.describe($0) } ?? "connection closed"
+        let reason = member?.isAbandoned == true ? "it was removed as gone"
+            : error.map { Self.describe($0) } ?? "connection closed"
         guard let member else {
             fail(RelayError(.memberUnreachable, "the member closed the connection before answering (\(reason))"))
             return
         }
         if responseStarted {
             // Part of the answer is out; the only honest signal left is closing the connection.
-            logger.warning(
-                "member closed the connection mid-response; closing the client connection",
-                metadata: ["member": "\(member.name)", "client": "\(clientAddress)", "reason": "\(reason)"])
+            var metadata = requestMetadata(member: member)
+            metadata["reason"] = "\(reason)"
+            logger.warning("member closed the connection mid-response; closing the client connection", metadata: metadata)
             phase = .closed
             abandonExchange()
             closeNow()
             return
         }
-        if isReplayable, connection.wasReused, !staleRetryUsed {
+        if isReplayable, connection.wasReused, !staleRetryUsed, !member.isAbandoned {
             // Most likely the member closed the idle connection just as we reused it.
             staleRetryUsed = true
             forceFreshConnection = true
@@ -212,7 +225,7 @@ extension ClientRelayHandler {
             route(excluding: nil)
             return
         }
-        if !connection.wasReused { memberFailed(member, reason: reason) }
+        if !connection.wasReused, !member.isAbandoned { memberFailed(member, reason: reason) }
         let failure = RelayError(.memberUnreachable, "member \(member.name) closed the connection before answering (\(reason))")
         if isReplayable, retriesLeft > 0 {
             retriesLeft -= 1
@@ -224,15 +237,18 @@ extension ClientRelayHandler {
 
     func retry(after failed: Member, failure: RelayError) {
         endMemberRequest()
-        logger.debug("retrying on another member", metadata: ["failed": "\(failed.name)", "uri": "\(upstreamHead?.uri ?? "")"])
+        var metadata = requestMetadata(member: failed)
+        metadata["error"] = "\(failure.code)"
+        logger.notice("retrying on another member", metadata: metadata)
         route(excluding: failed, failure: failure)
     }
 
     func memberFailed(_ member: Member, reason: String) {
         if member.isHealthy(at: loop.now) {
-            logger.warning("member unreachable; out of rotation for a while", metadata: [
-                "member": "\(member.name)", "address": "\(member.address)", "reason": "\(reason)",
-            ])
+            var metadata = requestMetadata(member: member)
+            metadata["address"] = "\(member.address)"
+            metadata["reason"] = "\(reason)"
+            logger.warning("member unreachable; out of rotation for a while", metadata: metadata)
         }
         member.markFailed(now: loop.now, backoff: configuration.unhealthyBackoff, reason: reason)
     }
@@ -260,12 +276,27 @@ extension ClientRelayHandler {
         if wasAnswering {
             closeNow()
         } else {
-            shared.statistics.localResponseCount.add(1, ordering: .relaxed)
+            shared.statistics.countLocalResponse(relayError.code)
             closeGracefully(writing: LocalResponse.raw(for: relayError, allocator: context?.channel.allocator ?? ByteBufferAllocator()))
         }
     }
 
     // MARK: Book-keeping
+
+    /// For log lines about the current request: its id, method and target, the client, and the
+    /// member (with its lease, for a back-end). Built only when a line is written.
+    func requestMetadata(member: Member?) -> Logger.Metadata {
+        var metadata: Logger.Metadata = ["request": "\(requestID)", "client": "\(clientAddress)"]
+        if let head = upstreamHead {
+            metadata["method"] = "\(head.method)"
+            metadata["uri"] = "\(head.uri)"
+        }
+        if let member {
+            metadata["member"] = "\(member.name)"
+            if member.role == .backend { metadata["lease"] = "\(member.name)" }
+        }
+        return metadata
+    }
 
     func endMemberRequest() {
         if let member {

@@ -9,6 +9,7 @@ extension ClientRelayHandler {
         guard connection === upstream, !responseStarted, let context else { return }
         if let member, retryAfterWorkerRefusal(memberHead, from: connection, member: member) { return }
         responseStarted = true
+        responseStatus = memberHead.status.code
         var head = memberHead
         if !clientKeepAlive || inputClosed || shared.admission.isDraining
             || !ForwardedHeaders.responseCanBeFramed(head, clientVersion: clientVersion, requestIsHEAD: requestIsHEAD)
@@ -65,6 +66,7 @@ extension ClientRelayHandler {
     func upstreamResponseEnd(_ trailers: HTTPHeaders?, from connection: UpstreamConnection) {
         guard connection === upstream, let context else { return }
         upstream = nil
+        member?.recordResponse(status: responseStatus, nanoseconds: NIODeadline.now().uptimeNanoseconds &- requestStartedAt)
         if requestSent {
             loop.pool.checkin(connection, now: loop.now)
         } else {
@@ -101,12 +103,10 @@ extension ClientRelayHandler {
             if responseStarted { closeNow() }
             return
         }
+        var metadata = requestMetadata(member: member)
+        metadata["code"] = "\(error.code)"
         abandonExchange()
-        shared.statistics.localResponseCount.add(1, ordering: .relaxed)
-        let metadata: Logger.Metadata = [
-            "client": "\(clientAddress)", "code": "\(error.code)",
-            "request": "\(upstreamHead.map { "\($0.method) \($0.uri)" } ?? "-")",
-        ]
+        shared.statistics.countLocalResponse(error.code)
         if error.status.code >= 500 {
             logger.warning("\(error)", metadata: metadata)
         } else {
@@ -116,8 +116,8 @@ extension ClientRelayHandler {
         responseStarted = true
         let close = closeAfterResponse || (inputClosed && pipelined.isEmpty) || !clientKeepAlive
             || (!requestEnded && requestHasBody)
-        let body = LocalResponse.body(for: error, allocator: context.channel.allocator)
-        let head = LocalResponse.head(for: error, version: clientVersion, keepAlive: !close, bodyLength: body.readableBytes)
+        let body = LocalResponse.body(for: error, requestID: requestID, allocator: context.channel.allocator)
+        let head = LocalResponse.head(for: error, requestID: requestID, version: clientVersion, keepAlive: !close, bodyLength: body.readableBytes)
         if close {
             phase = .closed
         } else if requestEnded {

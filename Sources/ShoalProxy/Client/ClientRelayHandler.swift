@@ -70,6 +70,12 @@ final class ClientRelayHandler: ChannelDuplexHandler {
     var generation = 0
 
     // The current request.
+    /// Its id: the client's `X-Request-Id`, or one the relay made (and passed on to the member).
+    var requestID = ""
+    /// `NIODeadline.uptimeNanoseconds` when its head arrived, for the member's latency histogram.
+    var requestStartedAt: UInt64 = 0
+    /// The member's answer's status code, once its head is in.
+    var responseStatus: UInt = 0
     var upstreamHead: HTTPRequestHead?
     var clientVersion = HTTPVersion.http1_1
     var clientKeepAlive = true

@@ -7,7 +7,7 @@ import NIOHTTP1
 public struct RelayError: Error, Hashable, Sendable, CustomStringConvertible {
     /// A stable, machine-readable reason.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Base: String, Hashable, Sendable {
+        private enum Base: String, Hashable, Sendable, CaseIterable {
             case badRequest = "bad-request"
             case headersTooLarge = "headers-too-large"
             case bodyTooLarge = "body-too-large"
@@ -58,6 +58,12 @@ public struct RelayError: Error, Hashable, Sendable, CustomStringConvertible {
         }
 
         public var description: String { base.rawValue }
+
+        /// Every code, in a fixed order (``ordinal`` indexes it): for per-code counters.
+        public static let all: [Code] = Base.allCases.map(Code.init)
+
+        /// This code's place in ``all``.
+        var ordinal: Int { Base.allCases.firstIndex(of: base)! }
     }
 
     public let code: Code

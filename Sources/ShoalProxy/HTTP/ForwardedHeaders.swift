@@ -10,13 +10,16 @@ enum ForwardedHeaders {
         var contentLength: Int?
         /// The client waits for `100 Continue` before sending its body.
         var expectsContinue = false
+        /// The client's `X-Request-Id`, if it sent one.
+        var requestID: String?
 
         var hasBody: Bool { isChunked || (contentLength ?? 0) > 0 }
     }
 
     /// Turns a client's request head into the head sent to a member: HTTP/1.1 (the pool keeps
     /// connections alive), hop-by-hop headers dropped, `X-Forwarded-For` appended,
-    /// `X-Forwarded-Proto` and `Via` set. `Host` is kept as the client sent it.
+    /// `X-Forwarded-Proto` and `Via` set. `Host` is kept as the client sent it. (`X-Request-Id` is
+    /// the caller's: it is kept when usable and added when missing.)
     static func prepareRequest(
         _ head: inout HTTPRequestHead,
         clientAddress: String,
@@ -30,6 +33,8 @@ enum ForwardedHeaders {
                 facts.isChunked = true
             } else if HopByHopHeaders.equalsLowercase(name, "expect") {
                 facts.expectsContinue = HopByHopHeaders.equalsLowercase(value, "100-continue")
+            } else if HopByHopHeaders.equalsLowercase(name, "x-request-id") {
+                facts.requestID = value
             }
         }
         if head.version != .http1_1 { head.version = .http1_1 }

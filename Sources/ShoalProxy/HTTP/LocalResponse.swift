@@ -1,21 +1,23 @@
 import NIOCore
 import NIOHTTP1
 
-/// The relay's own answers (`4xx`/`5xx`): a short text body that says what happened, and the
-/// stable code in `X-Shoal-Error`.
+/// The relay's own answers (`4xx`/`5xx`): a short text body that says what happened, the
+/// stable code in `X-Shoal-Error`, and the request's id in `X-Request-Id` (and in the body, for
+/// whoever reports the error).
 enum LocalResponse {
-    static func head(for error: RelayError, version: HTTPVersion, keepAlive: Bool, bodyLength: Int) -> HTTPResponseHead {
+    static func head(for error: RelayError, requestID: String = "", version: HTTPVersion, keepAlive: Bool, bodyLength: Int) -> HTTPResponseHead {
         var headers = HTTPHeaders()
-        headers.reserveCapacity(4)
+        headers.reserveCapacity(5)
         headers.add(name: "content-type", value: "text/plain; charset=utf-8")
         headers.add(name: "content-length", value: String(bodyLength))
         headers.add(name: "x-shoal-error", value: error.code.description)
+        if !requestID.isEmpty { headers.add(name: "x-request-id", value: requestID) }
         ForwardedHeaders.setConnection(keepAlive: keepAlive, version: version, headers: &headers)
         return HTTPResponseHead(version: version, status: error.status, headers: headers)
     }
 
-    static func body(for error: RelayError, allocator: ByteBufferAllocator) -> ByteBuffer {
-        allocator.buffer(string: error.description + "\n")
+    static func body(for error: RelayError, requestID: String = "", allocator: ByteBufferAllocator) -> ByteBuffer {
+        allocator.buffer(string: error.description + (requestID.isEmpty ? "\n" : " (request \(requestID))\n"))
     }
 
     /// A complete `HTTP/1.1` response that closes the connection, as bytes, for when the HTTP

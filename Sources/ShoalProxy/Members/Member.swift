@@ -21,9 +21,14 @@ public final class Member: Sendable, CustomStringConvertible {
     private let inFlightCount = Atomic<Int>(0)
     private let startedCount = Atomic<Int>(0)
     private let removed = Atomic<Bool>(false)
+    private let abandoned = Atomic<Bool>(false)
     private let drainReported = Atomic<Bool>(false)
     /// `NIODeadline.uptimeNanoseconds` until which the member is out of rotation; 0: healthy.
     private let unhealthyUntil = Atomic<UInt64>(0)
+    /// Answers relayed from here by status class: index 1 for `1xx` … 5 for `5xx`, 0 for anything else.
+    let responsesByClass = AtomicCounters(count: 6)
+    /// How long those answers took, from the request head to the answer's end.
+    public let latency = LatencyHistogram()
     private let waiters = DrainWaiters()
     private let events: AsyncStream<MemberEvent>.Continuation
 
@@ -39,6 +44,12 @@ public final class Member: Sendable, CustomStringConvertible {
 
     /// Requests sent here since the member was added (a rate, for whoever samples it).
     public var requestsStarted: Int { startedCount.load(ordering: .relaxed) }
+
+    /// Answers relayed from here, by status class (`1xx` … `5xx`; `other` for anything else).
+    public var responses: [(statusClass: String, count: Int)] {
+        let counts = responsesByClass.values
+        return [("1xx", counts[1]), ("2xx", counts[2]), ("3xx", counts[3]), ("4xx", counts[4]), ("5xx", counts[5]), ("other", counts[0])]
+    }
 
     /// Whether the member was removed: it gets no new requests.
     public var isRemoved: Bool { removed.load(ordering: .sequentiallyConsistent) }
@@ -81,9 +92,26 @@ public final class Member: Sendable, CustomStringConvertible {
         }
     }
 
+    /// Counts an answer relayed in full: its status class and how long the request took.
+    @inline(__always)
+    func recordResponse(status: UInt, nanoseconds: UInt64) {
+        let statusClass = Int(truncatingIfNeeded: status / 100)
+        responsesByClass.add(statusClass >= 1 && statusClass <= 5 ? statusClass : 0)
+        latency.record(nanoseconds: nanoseconds)
+    }
+
     func markRemoved() {
         removed.store(true, ordering: .sequentiallyConsistent)
         signalIfDrained()
+    }
+
+    /// Whether the member was removed as gone (its lease revoked): no answer will come from it, so
+    /// requests still waiting for one are sent elsewhere (``ClientRelayHandler/checkDeadline(now:)``).
+    var isAbandoned: Bool { abandoned.load(ordering: .relaxed) }
+
+    func markAbandoned() {
+        abandoned.store(true, ordering: .relaxed)
+        markRemoved()
     }
 
     /// Takes the member out of rotation for `backoff`; tells the load manager once per outage.

@@ -95,13 +95,22 @@ public final class MemberTable: Sendable {
 
     /// Removes a back-end: from now on it gets no new requests; its in-flight ones finish.
     /// Await ``Member/drained()`` on the result to know when they have. `nil` if no such member.
+    ///
+    /// `abandoningInFlight`: the back-end is gone (its lease was revoked), so its in-flight
+    /// requests will not be answered: those with no answer yet are cut off within a timer tick —
+    /// `GET`/`HEAD` retried on another member, the rest answered `502` — instead of waiting out
+    /// the answer timeout.
     @discardableResult
-    public func removeBackend(named name: String) -> Member? {
+    public func removeBackend(named name: String, abandoningInFlight: Bool = false) -> Member? {
         let removed = change { snapshot -> Member? in
             guard let index = snapshot.backends.firstIndex(where: { $0.name == name }) else { return nil }
             return snapshot.backends.remove(at: index)
         }
-        removed?.markRemoved()
+        if abandoningInFlight {
+            removed?.markAbandoned()
+        } else {
+            removed?.markRemoved()
+        }
         return removed
     }
 

@@ -15,6 +15,9 @@ final class RelayLoop {
     private var connections: [ClientRelayHandler] = []
     private var tick: RepeatedTask?
     private var isStopping = false
+    /// The first seven bytes of this loop's request ids: the relay's prefix, the loop's digit, `-`.
+    private let requestIDPrefix: [UInt8]
+    private var requestCount: UInt32 = 0
 
     init(eventLoop: any EventLoop, shared: RelayShared) {
         self.eventLoop = eventLoop
@@ -22,6 +25,34 @@ final class RelayLoop {
         self.router = LoopRouter(table: shared.members)
         self.pool = UpstreamPool(eventLoop: eventLoop, shared: shared)
         self.now = .now()
+        let loopNumber = shared.loopCount.add(1, ordering: .relaxed).oldValue
+        requestIDPrefix = shared.requestIDPrefix + [Self.hexDigit(UInt32(loopNumber & 0xF)), UInt8(ascii: "-")]
+    }
+
+    /// A new request id, like `3fa9c2-1b7`: unique within the relay (per loop a counter), random
+    /// across relays, and at most 15 bytes, so Swift keeps it inline with no allocation.
+    @inline(__always)
+    func nextRequestID() -> String {
+        requestCount &+= 1
+        var number = requestCount
+        var digits = 1
+        while number >> (4 * digits) != 0, digits < 8 { digits += 1 }
+        let prefix = requestIDPrefix
+        return String(unsafeUninitializedCapacity: 15) { buffer in
+            for index in 0..<7 { buffer[index] = prefix[index] }
+            var index = 7 + digits
+            repeat {
+                index -= 1
+                buffer[index] = Self.hexDigit(number & 0xF)
+                number >>= 4
+            } while index > 7
+            return 7 + digits
+        }
+    }
+
+    @inline(__always)
+    static func hexDigit(_ value: UInt32) -> UInt8 {
+        value < 10 ? UInt8(ascii: "0") + UInt8(value) : UInt8(ascii: "a") + UInt8(value - 10)
     }
 
     /// Starts the timer. `bound` is this loop, for the timer's closure.

@@ -1,14 +1,23 @@
 import Synchronization
 
 /// Counters of one relay, for tests and metrics. Only connection-level and error events are
-/// counted: nothing here is touched per successful request.
+/// counted: nothing here is touched per successful request (those are counted on their
+/// ``Member``).
 public final class RelayStatistics: Sendable {
     let clientConnections = Atomic<Int>(0)
     let upstreamConnections = Atomic<Int>(0)
     let retryCount = Atomic<Int>(0)
     let localResponseCount = Atomic<Int>(0)
+    /// The relay's own answers by ``RelayError/Code/ordinal``.
+    let localCodeCounts = AtomicCounters(count: RelayError.Code.all.count)
 
     init() {}
+
+    /// Counts one of the relay's own error answers (never on the path of a relayed answer).
+    func countLocalResponse(_ code: RelayError.Code) {
+        localResponseCount.add(1, ordering: .relaxed)
+        localCodeCounts.add(code.ordinal)
+    }
 
     /// Client connections accepted.
     public var clientConnectionsAccepted: Int { clientConnections.load(ordering: .relaxed) }
@@ -18,4 +27,9 @@ public final class RelayStatistics: Sendable {
     public var retries: Int { retryCount.load(ordering: .relaxed) }
     /// Requests the relay answered itself with an error status.
     public var localResponses: Int { localResponseCount.load(ordering: .relaxed) }
+    /// The relay's own answers per code (codes it never used are left out).
+    public var localResponsesByCode: [(code: RelayError.Code, count: Int)] {
+        let counts = localCodeCounts.values
+        return zip(RelayError.Code.all, counts).filter { $0.1 > 0 }.map { ($0.0, $0.1) }
+    }
 }

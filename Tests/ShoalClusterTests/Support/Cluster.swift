@@ -108,28 +108,45 @@ final class Cluster: @unchecked Sendable {
         return path
     }
 
+    /// With `logToFile`, the front-end logs at debug level to ``frontendLog(_:)`` instead of the
+    /// test's stderr, so ``retries(of:)`` can count its relay's retries.
     @discardableResult
-    func startFrontend(_ manifestPath: String, holdTime: Double = 30) throws -> Frontend {
+    func startFrontend(_ manifestPath: String, holdTime: Double = 30, logToFile: Bool = false) throws -> Frontend {
+        let name = ((manifestPath as NSString).lastPathComponent as NSString).deletingPathExtension
         let process = try ManagedProcess.startProduct("shoal", [
             "frontend", manifestPath, "--port", "0", "--broker", brokerURL, "--state-dir", stateDirectory,
-            "--hold-time", "\(holdTime)", "--member-header", "X-Shoal-Member", "--log-level", "info",
-        ], readyPrefix: "shoal frontend", timeout: 30)
+            "--hold-time", "\(holdTime)", "--member-header", "X-Shoal-Member", "--log-level", logToFile ? "debug" : "info",
+        ], readyPrefix: "shoal frontend", timeout: 30, standardErrorFile: logToFile ? frontendLog(name) : nil)
         let ready = try #require(ReadyLine.frontend(process.firstLine), "ready line: \(process.firstLine)")
         let frontend = Frontend(process: process, port: ready.port, instancePID: ready.instancePID)
         frontends[ready.name] = frontend
         return frontend
     }
 
-    /// SIGKILL a front-end; its orphaned local instance is stopped too (it is not the pool's).
-    func killFrontend(_ name: String) {
+    /// SIGKILL a front-end. Its local instance dies with it (the kernel's parent-death signal);
+    /// `instanceToo` kills it as well, for good measure.
+    func killFrontend(_ name: String, instanceToo: Bool = true) {
         guard let frontend = frontends.removeValue(forKey: name) else { return }
         frontend.process.kill9()
-        if let pid = frontend.instancePID { kill(pid, SIGKILL) }
+        if instanceToo, let pid = frontend.instancePID { kill(pid, SIGKILL) }
     }
 
     func load(on service: String, connections: Int) throws -> LoadGenerator {
         let frontend = try #require(frontends[service], "no front-end \(service)")
         return LoadGenerator.start(host: "127.0.0.1", port: frontend.port, path: "/doc", connections: connections)
+    }
+
+    /// Where a front-end started with `logToFile` logs (also after it was killed).
+    func frontendLog(_ service: String) -> String {
+        directory + "/fe-\(service).log"
+    }
+
+    /// Requests the front-end's relay sent a second time, to another member, after the first
+    /// failed before answering (its `retrying on another member` log lines; the relay's
+    /// `RelayStatistics.retries` counts the same calls). Needs `logToFile`.
+    func retries(of service: String) -> Int {
+        let log = (try? String(contentsOfFile: frontendLog(service), encoding: .utf8)) ?? ""
+        return log.split(separator: "\n").count { $0.contains("retrying on another member") }
     }
 
     // MARK: Looking
@@ -181,5 +198,87 @@ final class Cluster: @unchecked Sendable {
         broker?.stop()
         // The test hosts' `down` stops every process left in their namespaces, pvmds included.
         try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+// MARK: Invariants
+
+extension Cluster {
+    /// What breaks the cluster's invariants now, in words; empty when they all hold:
+    /// - every active or draining lease has its worker alive on its host, and no host runs more
+    ///   workers of a service than that service's live leases there (none that no lease owns);
+    /// - no service instance on a pool host outlives its worker;
+    /// - no slot is held twice: never more live leases on a host than it has slots, and in the
+    ///   whole event log no grant of a host's slot while an earlier lease still held it.
+    func invariantViolations() async throws -> [String] {
+        var problems: [String] = []
+        let live = try await leases()
+        for host in poolHosts {
+            var workers: [String: [Int32]] = [:]
+            for pid in try await processes(in: host, matching: " worker ") {
+                workers[Self.service(ofWorker: pid) ?? "?", default: []].append(pid)
+            }
+            let here = live.filter { $0.host == host }
+            for service in Set(workers.keys).union(here.map(\.service)).sorted() {
+                let serving = here.filter { $0.service == service && ($0.state == .active || $0.state == .draining) }
+                let starting = here.filter { $0.service == service && $0.state == .granted }
+                let running = workers[service] ?? []
+                if running.count < serving.count {
+                    problems.append("\(host): leases \(serving.map(\.id)) of \(service) are live but only \(running.count) worker(s) run")
+                }
+                if running.count > serving.count + starting.count {
+                    problems.append("\(host): \(running.count) worker(s) of \(service) (pids \(running)) but only "
+                        + "\(serving.count + starting.count) live lease(s) there")
+                }
+            }
+            let instances = try await processes(in: host, matching: "shoal-webserver")
+            let workerCount = workers.values.reduce(0) { $0 + $1.count }
+            if instances.count > workerCount {
+                problems.append("\(host): \(instances.count) service instance(s) (pids \(instances)) for \(workerCount) worker(s)")
+            }
+            if here.count > slotsPerHost {
+                problems.append("\(host): \(here.count) live leases \(here.map(\.id)) on \(slotsPerHost) slot(s)")
+            }
+        }
+        return problems + doubleGrants(in: try await events())
+    }
+
+    /// Grants, in the event log's order, of a slot that an earlier lease still held.
+    func doubleGrants(in events: [EventView]) -> [String] {
+        var holder: [String: String] = [:]  // "host/slot" → lease
+        var slotOf: [String: String] = [:]  // lease → "host/slot"
+        var problems: [String] = []
+        for event in events {
+            guard let lease = event.lease else { continue }
+            if event.kind == "grant" {
+                guard let host = event.host, let slot = Self.grantedSlot(event.reason) else {
+                    problems.append("event #\(event.id): a grant that names no host and slot: \(event.reason)")
+                    continue
+                }
+                let key = "\(host)/\(slot)"
+                if let other = holder[key] {
+                    problems.append("event #\(event.id): slot \(slot) of \(host) granted to \(lease) while \(other) held it")
+                }
+                holder[key] = lease
+                slotOf[lease] = key
+            } else if event.toState == .released || event.toState == .revoked, let key = slotOf.removeValue(forKey: lease) {
+                if holder[key] == lease { holder[key] = nil }
+            }
+        }
+        return problems
+    }
+
+    /// The slot in a grant's reason: `granted slot N of HOST: ...`.
+    private static func grantedSlot(_ reason: String) -> Int? {
+        guard let range = reason.range(of: "granted slot ") else { return nil }
+        return Int(reason[range.upperBound...].prefix { $0.isNumber })
+    }
+
+    /// The service of a `shoal worker MANIFEST --pvm` process: its manifest's file name.
+    private static func service(ofWorker pid: Int32) -> String? {
+        guard let cmdline = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8) else { return nil }
+        let arguments = cmdline.split(separator: "\0").map(String.init)
+        guard let index = arguments.firstIndex(of: "worker"), index + 1 < arguments.count else { return nil }
+        return ((arguments[index + 1] as NSString).lastPathComponent as NSString).deletingPathExtension
     }
 }

@@ -1,0 +1,78 @@
+import Foundation
+import HTTPTypes
+import Logging
+import NIOCore
+import ServiceLifecycle
+import ShoalAPI
+import ShoalBroker
+import ShoalCore
+import Testing
+
+private let token = "s3cret-metrics-token"
+
+/// `GET /metrics` on the broker's API port: open, Prometheus text, and the lease gauges follow
+/// the lease table.
+@Suite struct BrokerMetricsTests {
+    @Test func metricsShowAGrantedLease() async throws {
+        try await withBroker(hosts: [PoolHost(name: "c1", slots: 2)]) { h in
+            try await h.register("a")
+            try await servingAPI(h.broker) { client in
+                let acquired = try await client.execute(
+                    uri: "/v1/leases", method: .post, headers: [.authorization: "Bearer \(token)", .contentType: "application/json"],
+                    body: ByteBuffer(string: #"{"frontend": "fe-a"}"#))
+                #expect(acquired.status == .created)
+
+                // No token: reads are open.
+                let response = try await client.execute(uri: "/metrics", method: .get)
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType]?.hasPrefix("text/plain; version=0.0.4") == true)
+                let text = String(buffer: response.body)
+                for name in ["shoal_broker_leases", "shoal_broker_queue_length", "shoal_broker_grant_latency_seconds_bucket",
+                             "shoal_broker_pvm_notifications_total", "shoal_broker_api_requests_total",
+                             "shoal_broker_api_request_duration_seconds_bucket", "shoal_broker_slots", "shoal_broker_lease_events_total"] {
+                    #expect(text.contains("\n\(name)") || text.hasPrefix(name), "missing \(name)")
+                }
+                let live = Self.values(in: text, name: "shoal_broker_leases", containing: #"service="a""#)
+                #expect(live.reduce(0, +) == 1, "\(text)")
+                #expect(Self.values(in: text, name: "shoal_broker_leases", containing: #"state="granted""#).reduce(0, +) == 1)
+                #expect(Self.values(in: text, name: "shoal_broker_grant_latency_seconds_count", containing: "").first == 1, "\(text)")
+                #expect(Self.values(in: text, name: "shoal_broker_slots", containing: #"state="used""#).first == 1)
+                #expect(Self.values(in: text, name: "shoal_broker_api_requests_total",
+                                    containing: #"route="/v1/leases",status="201""#).first == 1, "\(text)")
+            }
+        }
+    }
+
+    /// The samples of `name` whose labels contain `containing`.
+    static func values(in text: String, name: String, containing: String) -> [Double] {
+        text.split(separator: "\n").compactMap { line -> Double? in
+            guard line.hasPrefix(name + "{") || line.hasPrefix(name + " "), containing.isEmpty || line.contains(containing),
+                  let value = line.split(separator: " ").last else { return nil }
+            return Double(value)
+        }
+    }
+}
+
+/// Serves `broker` on a free port for the duration of `body`.
+private func servingAPI<T: Sendable>(_ broker: Broker, _ body: @Sendable (LiveHTTPClient) async throws -> T) async throws -> T {
+    let quiet = Logger(label: "metrics", factory: { _ in SwiftLogNoOpLogHandler() })
+    let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
+    let server = BrokerHTTPServer(operations: broker, token: token, port: 0, logger: quiet) { portSink.yield($0) }
+    let group = ServiceGroup(services: [server], logger: quiet)
+    return try await withThrowingTaskGroup(of: Void.self) { tasks in
+        tasks.addTask { try await group.run() }
+        var iterator = ports.makeAsyncIterator()
+        let port = try #require(await iterator.next())
+        defer { tasks.cancelAll() }
+        let result: T
+        do {
+            result = try await body(LiveHTTPClient(port: port))
+        } catch {
+            await group.triggerGracefulShutdown()
+            throw error
+        }
+        await group.triggerGracefulShutdown()
+        try await tasks.waitForAll()
+        return result
+    }
+}

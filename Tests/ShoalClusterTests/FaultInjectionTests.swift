@@ -1,0 +1,344 @@
+import Foundation
+import ShoalAPI
+import ShoalCore
+import ShoalTesting
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Faults injected under steady load, one per test, each on a fresh real cluster: a broker
+/// attached to a real pvmd on three namespace hosts, real front-ends, workers spawned through
+/// PVM, and a closed-loop load of `GET`s. After each fault the invariants must hold — no live
+/// lease without its worker, no worker or service instance without a live lease, no slot held
+/// twice, no `GET` lost — and the figures go into one table (docs/reliability.md).
+@Suite("fault injection", .serialized)
+struct FaultInjectionTests {
+    @Test("1. a worker killed (SIGKILL) with requests in flight: revoked, its requests retried elsewhere, the slot leased again")
+    func workerKilled() async throws {
+        try await Cluster.with(hostCount: 3, slots: 1) { cluster in
+            let run = FaultRun("1 worker SIGKILL mid-request", cluster)
+            try cluster.startFrontend(try cluster.manifest("a", min: 3, max: 3, delayMilliseconds: 200), logToFile: true)
+            #expect(try await cluster.eventually { try await cluster.activeLeases().count == 3 })
+            let load = try cluster.load(on: "a", connections: 12)
+            let host = cluster.poolHosts[0]
+            let victim = try await cluster.lease(on: host)
+            // Its worker reports requests in flight before it dies.
+            #expect(try await cluster.eventually(timeout: .seconds(10)) { (try await cluster.client.lease(victim.id).inFlight ?? 0) > 0 })
+            let worker = try #require(try await cluster.processes(in: host, matching: " worker ").first)
+            kill(worker, SIGKILL)
+            try await cluster.expectRevoked(victim, because: .taskDied)
+            #expect(try await cluster.eventually { try await cluster.activeLeases().count == 3 }, "the slot leased again")
+            await cluster.keepServing(load)
+            try await run.finish(loads: [load], expectRetries: true)
+        }
+    }
+
+    @Test("2. a service instance killed (SIGKILL) under its worker: the worker exits, the lease is revoked, nothing is lost")
+    func instanceKilled() async throws {
+        try await Cluster.with(hostCount: 3, slots: 1) { cluster in
+            let run = FaultRun("2 service instance SIGKILL", cluster)
+            try cluster.startFrontend(try cluster.manifest("a", min: 3, max: 3, delayMilliseconds: 200), logToFile: true)
+            #expect(try await cluster.eventually { try await cluster.activeLeases().count == 3 })
+            let load = try cluster.load(on: "a", connections: 12)
+            let host = cluster.poolHosts[1]
+            let victim = try await cluster.lease(on: host)
+            #expect(try await cluster.eventually(timeout: .seconds(10)) { (try await cluster.client.lease(victim.id).inFlight ?? 0) > 0 })
+            let instance = try #require(try await cluster.processes(in: host, matching: "shoal-webserver").first)
+            kill(instance, SIGKILL)
+            try await cluster.expectRevoked(victim, because: .taskDied)
+            #expect(try await cluster.eventually { try await cluster.activeLeases().count == 3 }, "the slot leased again")
+            await cluster.keepServing(load)
+            try await run.finish(loads: [load], expectRetries: true)
+        }
+    }
+
+    @Test("3. a back-end host's pvmd killed (SIGKILL): the host is down, its lease revoked, its worker gone, nothing is lost")
+    func pvmdKilled() async throws {
+        try await Cluster.with(hostCount: 3, slots: 1) { cluster in
+            let run = FaultRun("3 back-end pvmd SIGKILL", cluster)
+            try cluster.startFrontend(try cluster.manifest("a", min: 3, max: 3), logToFile: true)
+            #expect(try await cluster.eventually { try await cluster.activeLeases().count == 3 })
+            let load = try cluster.load(on: "a", connections: 12)
+            let host = cluster.poolHosts[2]
+            let victim = try await cluster.lease(on: host)
+            await cluster.keepServing(load)
+            let pvmd = try #require(try await cluster.hosts.pvmdPID(of: host))
+            kill(pvmd, SIGKILL)
+            try await cluster.expectRevoked(victim, because: .hostFailed)
+            #expect(try await cluster.client.pool().hosts.first { $0.name == host }?.down == true)
+            await cluster.keepServing(load)
+            try await run.finish(loads: [load])
+        }
+    }
+
+    @Test("4. a back-end's link cut and restored: its silent lease revoked, its stranded worker stopped, nothing is lost")
+    func linkCut() async throws {
+        try await Cluster.with(hostCount: 3, slots: 1) { cluster in
+            let run = FaultRun("4 back-end link down, up", cluster)
+            try cluster.startFrontend(try cluster.manifest("a", min: 3, max: 3), logToFile: true)
+            #expect(try await cluster.eventually { try await cluster.activeLeases().count == 3 })
+            let load = try cluster.load(on: "a", connections: 12)
+            let host = cluster.poolHosts[2]
+            let victim = try await cluster.lease(on: host)
+            await cluster.keepServing(load)
+            let cut = ContinuousClock.now
+            try await cluster.hosts.setLink(of: host, up: false)
+            let revoked = try await cluster.waitFor(victim.id, toBe: .revoked)
+            // The link stays down a while longer: requests that were waiting at the cut host must
+            // not wait for it to come back — the revocation sends them elsewhere.
+            try await Task.sleep(for: .seconds(3))
+            try await cluster.hosts.setLink(of: host, up: true)
+            let cutFor = ContinuousClock.now - cut
+            #expect(revoked, "lease \(victim.id) on \(host) revoked while its link was down")
+            #expect(try await cluster.client.lease(victim.id).revocation == .hostFailed)
+            await cluster.keepServing(load)
+            let slowest = Duration.milliseconds(Int64(load.latencies()?.max ?? 0))
+            #expect(slowest < cutFor - .seconds(2), "no request waited for the link: slowest \(slowest), cut for \(cutFor)")
+            try await run.finish(loads: [load])
+        }
+    }
+
+    @Test("5. a front-end killed (SIGKILL): its leases expire after the TTL, their workers stop; the other front-end loses nothing")
+    func frontendKilled() async throws {
+        try await Cluster.with(hostCount: 3, slots: 1, leaseTTL: 2) { cluster in
+            let run = FaultRun("5 front-end SIGKILL", cluster)
+            try cluster.startFrontend(try cluster.manifest("a", min: 1, max: 1), logToFile: true)
+            try cluster.startFrontend(try cluster.manifest("b", min: 1, max: 2), logToFile: true)
+            #expect(try await cluster.eventually { try await cluster.activeLeases().count >= 2 })
+            let doomed = try cluster.load(on: "a", connections: 4)
+            let survivor = try cluster.load(on: "b", connections: 8)
+            await cluster.keepServing(survivor)
+            let held = try await cluster.leases().filter { $0.service == "a" }
+            let instance = try #require(cluster.frontends["a"]?.instancePID)
+            // Its clients lose what was in flight at the killed process: no relay can save those.
+            cluster.killFrontend("a", instanceToo: false)
+            let lostAtKilled = doomed.stop()
+            #expect(await cluster.eventually(timeout: .seconds(5)) { !Cluster.isAlive(instance) },
+                    "the killed front-end's local instance \(instance) dies with it")
+            let expired = try await cluster.eventually(timeout: .seconds(15)) {
+                try await cluster.leases(ids: held.map(\.id)).allSatisfy { $0.state == .revoked }
+            }
+            let finals = try await cluster.leases(ids: held.map(\.id))
+            #expect(expired, "\(finals)")
+            #expect(finals.allSatisfy { $0.revocation == .ttlExpired }, "\(finals)")
+            await cluster.keepServing(survivor)
+            try await run.finish(loads: [survivor],
+                                 note: "front-end a's own clients (not in the row): \(lostAtKilled.failed) of \(lostAtKilled.sent) failed "
+                                     + "between the kill and the end of their load (\(lostAtKilled.errors.keys.sorted().joined(separator: ", ")))")
+        }
+    }
+
+    @Test("6. the broker killed (SIGKILL) and restarted under load: every lease kept, the data path never stops")
+    func brokerRestarted() async throws {
+        try await Cluster.with(hostCount: 3, slots: 1) { cluster in
+            let run = FaultRun("6 broker SIGKILL, restart", cluster)
+            try cluster.startFrontend(try cluster.manifest("a", min: 2, max: 3), logToFile: true)
+            #expect(try await cluster.eventually { try await cluster.activeLeases().count >= 2 })
+            let load = try cluster.load(on: "a", connections: 12)
+            await cluster.keepServing(load)
+            let before = try await cluster.activeLeases()
+            cluster.killBroker()
+            let during = load.counts.succeeded
+            try await Task.sleep(for: .seconds(2))
+            #expect(load.counts.succeeded > during + 20, "the data path serves without the broker")
+            try await cluster.startBroker()
+            let after = try await cluster.leases()
+            #expect(Set(before.map(\.id)).isSubset(of: Set(after.map(\.id))), "before \(before.map(\.id)), after \(after.map(\.id))")
+            #expect(try await cluster.eventually(timeout: .seconds(5)) { try await cluster.activeLeases().allSatisfy { $0.inFlight != nil } },
+                    "the restarted broker hears the adopted workers")
+            await cluster.keepServing(load)
+            try await run.finish(loads: [load])
+        }
+    }
+
+    @Test("7. a higher-priority service preempts a lower one under load: a graceful drain, then released; nothing is lost")
+    func preemption() async throws {
+        try await Cluster.with(hostCount: 3, slots: 1) { cluster in
+            let run = FaultRun("7 preemption under load", cluster)
+            try cluster.startFrontend(try cluster.manifest("low", max: 3), logToFile: true)
+            let lowLoad = try cluster.load(on: "low", connections: 12)
+            #expect(try await cluster.eventually { try await cluster.activeLeases().count == 3 })
+            try cluster.startFrontend(try cluster.manifest("high", priority: 1, max: 1), logToFile: true)
+            let highLoad = try cluster.load(on: "high", connections: 6)
+            #expect(try await cluster.eventually { try await cluster.activeLeases().contains { $0.service == "high" } })
+            let preempt = try #require(try await cluster.events().first { $0.kind == "preempt" })
+            #expect(preempt.service == "low")
+            #expect(try await cluster.waitFor(preempt.lease ?? "", toBe: .released), "a preempted lease is drained, then released — not revoked")
+            await cluster.keepServing(highLoad)
+            try await run.finish(loads: [lowLoad, highLoad])
+        }
+    }
+
+    @Test("8. a host drained (`shoal drain HOST`) under load: its lease drains and is released, the service re-leases elsewhere")
+    func hostDrained() async throws {
+        try await Cluster.with(hostCount: 3, slots: 1) { cluster in
+            let run = FaultRun("8 host drain under load", cluster)
+            try cluster.startFrontend(try cluster.manifest("a", min: 2, max: 2), logToFile: true)
+            #expect(try await cluster.eventually { try await cluster.activeLeases().count == 2 })
+            let load = try cluster.load(on: "a", connections: 12)
+            await cluster.keepServing(load)
+            let victim = try #require(try await cluster.activeLeases().first)
+            let host = try #require(victim.host)
+            let drained = try ProcessRunner.runProduct(
+                "shoal", ["drain", host, "--broker", cluster.brokerURL, "--state-dir", cluster.stateDirectory], timeout: 30)
+            #expect(drained.status == 0, "shoal drain: \(drained.stderr)")
+            let released = try await cluster.waitFor(victim.id, toBe: .released, timeout: .seconds(30))
+            let final = try await cluster.client.lease(victim.id)
+            #expect(released, "the drained host's lease released, not revoked: \(final)")
+            #expect(try await cluster.eventually {
+                let active = try await cluster.activeLeases()
+                return active.count == 2 && !active.contains { $0.host == host }
+            }, "re-leased on another host")
+            await cluster.keepServing(load)
+            load.stop()
+            let undone = try ProcessRunner.runProduct(
+                "shoal", ["drain", host, "--undo", "--broker", cluster.brokerURL, "--state-dir", cluster.stateDirectory], timeout: 30)
+            #expect(undone.status == 0, "shoal drain --undo: \(undone.stderr)")
+            try await run.finish(loads: [load])
+        }
+    }
+}
+
+// MARK: - One case's figures
+
+/// One fault case in progress: when it started, and at the end its figures, checked and
+/// recorded in ``FaultTable``.
+private struct FaultRun {
+    let name: String
+    let cluster: Cluster
+    let started = ContinuousClock.now
+
+    init(_ name: String, _ cluster: Cluster) {
+        self.name = name
+        self.cluster = cluster
+    }
+
+    /// Stops `loads`, waits (up to 20 s) for the invariants to hold, records the row, and
+    /// asserts: the invariants hold, and every `GET` of `loads` was answered (sent == answered,
+    /// failed == 0) — with `expectRetries`, some of them only thanks to a retry.
+    func finish(loads generators: [LoadGenerator], expectRetries: Bool = false, note: String? = nil) async throws {
+        let loads = generators.map { $0.stop() }
+        var violations: [String] = []
+        _ = try await cluster.eventually(timeout: .seconds(20)) {
+            violations = try await cluster.invariantViolations()
+            return violations.isEmpty
+        }
+        let all = try await cluster.leases(all: true)
+        let row = FaultTable.Row(
+            name: name, sent: loads.reduce(0) { $0 + $1.sent }, answered: loads.reduce(0) { $0 + $1.succeeded },
+            failed: loads.reduce(0) { $0 + $1.failed },
+            retried: cluster.frontendNames.reduce(0) { $0 + cluster.retries(of: $1) },
+            revoked: all.count { $0.state == .revoked }, released: all.count { $0.state == .released },
+            invariantsHold: violations.isEmpty, duration: ContinuousClock.now - started,
+            slowest: generators.compactMap { $0.latencies()?.max }.max() ?? 0, note: note)
+        FaultTable.add(row)
+        #expect(violations.isEmpty, "invariants broken: \(violations)")
+        if expectRetries {
+            #expect(row.retried > 0, "the requests in flight at the fault were retried on another member")
+        }
+        for counts in loads {
+            #expect(counts.failed == 0 && counts.sent == counts.succeeded, "requests lost: \(counts.errors), \(counts)")
+        }
+    }
+}
+
+/// The suite's figures: each case's row as it finishes, the whole table once every case has.
+enum FaultTable {
+    struct Row: Sendable {
+        var name: String
+        var sent: Int
+        var answered: Int
+        var failed: Int
+        var retried: Int
+        var revoked: Int
+        var released: Int
+        var invariantsHold: Bool
+        var duration: Duration
+        /// The slowest answered request, in milliseconds.
+        var slowest: Double
+        var note: String?
+    }
+
+    static let caseCount = 8
+    private static let rows = Mutex<[Row]>([])
+    /// Rewritten after every case.
+    static let file = NSTemporaryDirectory() + "shoal-fault-injection-\(getpid()).md"
+
+    static func add(_ row: Row) {
+        let all = rows.withLock { rows in
+            rows.append(row)
+            return rows.sorted { $0.name < $1.name }
+        }
+        let table = render(all)
+        try? table.write(toFile: file, atomically: true, encoding: .utf8)
+        print("fault injection: \(row.name): \(row.sent) sent, \(row.answered) answered, \(row.failed) failed, "
+            + "\(row.retried) retried, invariants \(row.invariantsHold ? "ok" : "BROKEN")")
+        if all.count == caseCount {
+            print("fault injection figures (also in \(file)):\n" + table)
+        }
+    }
+
+    static func render(_ rows: [Row]) -> String {
+        var lines = [
+            "| case | sent | answered | failed | retried | leases revoked / released | invariants | slowest answer | duration |",
+            "|---|---:|---:|---:|---:|---:|---|---:|---:|",
+        ]
+        for row in rows {
+            let seconds = Double(row.duration.components.seconds) + Double(row.duration.components.attoseconds) / 1e18
+            lines.append("| \(row.name) | \(row.sent) | \(row.answered) | \(row.failed) | \(row.retried) | "
+                + "\(row.revoked) / \(row.released) | \(row.invariantsHold ? "ok" : "BROKEN") | "
+                + "\(String(format: "%.0f ms", row.slowest)) | \(String(format: "%.1f s", seconds)) |")
+        }
+        let notes = rows.compactMap { row in row.note.map { "- \(row.name): \($0)" } }
+        return (lines + (notes.isEmpty ? [] : [""] + notes)).joined(separator: "\n") + "\n"
+    }
+}
+
+// MARK: - Helpers
+
+extension Cluster {
+    /// Every front-end started so far, killed ones included (their logs stay).
+    var frontendNames: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+            .filter { $0.hasPrefix("fe-") && $0.hasSuffix(".log") }
+            .map { String($0.dropFirst(3).dropLast(4)) }
+    }
+
+    /// Whether `pid` runs (a zombie, ended and waiting to be reaped, does not).
+    static func isAlive(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let end = stat.lastIndex(of: ")") else {
+            return false
+        }
+        return stat[stat.index(after: end)...].trimmingCharacters(in: .whitespaces).first != "Z"
+    }
+
+    func activeLeases() async throws -> [LeaseView] {
+        try await leases().filter { $0.state == .active }
+    }
+
+    /// The live lease on `host`.
+    func lease(on host: String) async throws -> LeaseView {
+        try #require(try await leases().first { $0.host == host }, "no lease on \(host)")
+    }
+
+    /// Lets the load run on until another 200 requests have been answered (at most 5 s).
+    func keepServing(_ load: LoadGenerator) async {
+        let before = load.counts.succeeded
+        _ = await eventually(timeout: .seconds(5)) { load.counts.succeeded > before + 200 }
+    }
+
+    /// Waits until lease `id` is in `state`; whether it got there within `timeout`.
+    func waitFor(_ id: String, toBe state: LeaseState, timeout: Duration = .seconds(10)) async throws -> Bool {
+        try await eventually(timeout: timeout) { try await client.lease(id).state == state }
+    }
+
+    func expectRevoked(_ lease: LeaseView, because reason: RevocationReason) async throws {
+        let revoked = try await waitFor(lease.id, toBe: .revoked)
+        let now = try await client.lease(lease.id)
+        #expect(revoked, "lease \(lease.id) on \(lease.host ?? "?") revoked: \(now)")
+        #expect(now.revocation == reason, "\(now)")
+    }
+}
