@@ -83,26 +83,7 @@ private struct BrokerSnapshot: Equatable {
 
 /// Serves `broker` on a free port for the duration of `body`.
 private func withAPI<T: Sendable>(_ broker: Broker, _ body: @Sendable (LiveHTTPClient) async throws -> T) async throws -> T {
-    let quiet = Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() })
-    let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
-    let server = BrokerHTTPServer(operations: broker, token: token, port: 0, logger: quiet) { portSink.yield($0) }
-    let group = ServiceGroup(services: [server], logger: quiet)
-    return try await withThrowingTaskGroup(of: Void.self) { tasks in
-        tasks.addTask { try await group.run() }
-        var iterator = ports.makeAsyncIterator()
-        let port = try #require(await iterator.next())
-        defer { tasks.cancelAll() }
-        let result: T
-        do {
-            result = try await body(LiveHTTPClient(port: port))
-        } catch {
-            await group.triggerGracefulShutdown()
-            throw error
-        }
-        await group.triggerGracefulShutdown()
-        try await tasks.waitForAll()
-        return result
-    }
+    try await servingAPI(broker, token: token) { try await body(LiveHTTPClient(port: $0)) }
 }
 
 /// One request and the statuses it may get.

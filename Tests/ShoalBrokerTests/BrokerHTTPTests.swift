@@ -113,22 +113,7 @@ private func withAPI(
     logger: Logger = quietLogger,
     _ body: @Sendable (LiveHTTPClient, FakeOperations) async throws -> Void
 ) async throws {
-    let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
-    let server = BrokerHTTPServer(operations: fake, token: token, port: 0, logger: logger) { portSink.yield($0) }
-    let group = ServiceGroup(services: [server], logger: quietLogger)
-    try await withThrowingTaskGroup(of: Void.self) { tasks in
-        tasks.addTask { try await group.run() }
-        var iterator = ports.makeAsyncIterator()
-        let port = try #require(await iterator.next())
-        do {
-            try await body(LiveHTTPClient(port: port), fake)
-        } catch {
-            await group.triggerGracefulShutdown()
-            throw error
-        }
-        await group.triggerGracefulShutdown()
-        try await tasks.waitForAll()
-    }
+    try await servingAPI(fake, token: token, logger: logger) { try await body(LiveHTTPClient(port: $0), fake) }
 }
 
 /// Keeps every debug-or-worse log record's message and metadata, for tests that check the log.

@@ -16,7 +16,8 @@ private let token = "s3cret-metrics-token"
     @Test func metricsShowAGrantedLease() async throws {
         try await withBroker(hosts: [PoolHost(name: "c1", slots: 2)]) { h in
             try await h.register("a")
-            try await servingAPI(h.broker) { client in
+            try await servingAPI(h.broker, token: token) { port in
+                let client = LiveHTTPClient(port: port)
                 let acquired = try await client.execute(
                     uri: "/v1/leases", method: .post, headers: [.authorization: "Bearer \(token)", .contentType: "application/json"],
                     body: ByteBuffer(string: #"{"frontend": "fe-a"}"#))
@@ -53,26 +54,3 @@ private let token = "s3cret-metrics-token"
     }
 }
 
-/// Serves `broker` on a free port for the duration of `body`.
-private func servingAPI<T: Sendable>(_ broker: Broker, _ body: @Sendable (LiveHTTPClient) async throws -> T) async throws -> T {
-    let quiet = Logger(label: "metrics", factory: { _ in SwiftLogNoOpLogHandler() })
-    let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
-    let server = BrokerHTTPServer(operations: broker, token: token, port: 0, logger: quiet) { portSink.yield($0) }
-    let group = ServiceGroup(services: [server], logger: quiet)
-    return try await withThrowingTaskGroup(of: Void.self) { tasks in
-        tasks.addTask { try await group.run() }
-        var iterator = ports.makeAsyncIterator()
-        let port = try #require(await iterator.next())
-        defer { tasks.cancelAll() }
-        let result: T
-        do {
-            result = try await body(LiveHTTPClient(port: port))
-        } catch {
-            await group.triggerGracefulShutdown()
-            throw error
-        }
-        await group.triggerGracefulShutdown()
-        try await tasks.waitForAll()
-        return result
-    }
-}

@@ -179,23 +179,7 @@ private func waitForLongPolls(of broker: Broker, toBe waiting: Bool, sourceLocat
 /// Runs `broker` (its tick and its history's sampling) and serves its API and status page on a
 /// free port for the duration of `body`.
 private func withStatusServer(_ broker: Broker, _ body: @Sendable (Int) async throws -> Void) async throws {
-    let quiet = Logger(label: "status", factory: { _ in SwiftLogNoOpLogHandler() })
-    let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
-    let server = BrokerHTTPServer(operations: broker, token: "t", port: 0, logger: quiet) { portSink.yield($0) }
-    let group = ServiceGroup(services: [broker, server], logger: quiet)
-    try await withThrowingTaskGroup(of: Void.self) { tasks in
-        tasks.addTask { try await group.run() }
-        var iterator = ports.makeAsyncIterator()
-        let port = try #require(await iterator.next())
-        do {
-            try await body(port)
-        } catch {
-            await group.triggerGracefulShutdown()
-            throw error
-        }
-        await group.triggerGracefulShutdown()
-        try await tasks.waitForAll()
-    }
+    try await servingAPI(broker, token: "t", alongside: [broker], body)
 }
 
 /// A PNG's dimensions, from its IHDR chunk.
