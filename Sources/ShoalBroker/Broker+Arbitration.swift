@@ -134,7 +134,10 @@ extension Broker {
     func start(lease id: LeaseID, manifestPath: String, on host: String) async {
         do {
             let tasks = try await launcher.launch(lease: id, manifestPath: manifestPath, on: host)
-            for task in tasks { taskOwners[task] = id }
+            for task in tasks {
+                taskOwners[task] = id
+                taskHosts[task] = host
+            }
             do {
                 try await apply(.spawned(tasks: tasks), to: id)
             } catch {

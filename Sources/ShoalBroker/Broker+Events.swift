@@ -6,6 +6,12 @@ extension Broker {
     /// What the pool reported: a worker ready, loaded, drained or failed; a task or host gone.
     func handle(_ event: LauncherEvent) async throws {
         switch event {
+        case .ready(let task, _), .load(let task, _, _), .drained(let task), .failed(let task, _), .exited(let task):
+            heard(from: task)
+        case .hostDown, .disconnected:
+            break
+        }
+        switch event {
         case .ready(let task, let endpoint):
             guard let id = taskOwners[task], let stored = try await store.lease(id) else { return }
             lastHeard[id] = clock()
@@ -25,6 +31,7 @@ extension Broker {
             guard let id = taskOwners[task] else { return }
             try await revokeIfLive(id, .spawnFailed, reason: "worker \(task) could not start its service: \(reason)")
         case .exited(let task):
+            taskHosts[task] = nil
             guard let id = taskOwners.removeValue(forKey: task) else { return }
             if drainOrdered.contains(id), let stored = try await store.lease(id), stored.lease.state == .draining {
                 try await apply(.drained, to: id, reason: "worker \(task) exited after its drain order: nothing left in flight")
@@ -32,9 +39,16 @@ extension Broker {
                 try await revokeIfLive(id, .taskDied, reason: "worker task \(task) exited (pvm_notify)")
             }
         case .hostDown(let host):
-            hosts[host]?.down = true
-            try await store.record(.revoke, host: host, now: clock(), reason: EventReason("host \(host) left the virtual machine (pvm_notify)"))
-            notifyEvents()
+            if hosts[host]?.down == true {
+                // The broker deleted it itself (a pvmd taken for dead), and PVM has now let go
+                // of it: add it again at once.
+                lost(host, nextAttempt: clock())
+            } else {
+                lost(host, nextAttempt: clock() + configuration.rejoinFirstDelay)
+                try await store.record(.revoke, host: host, now: clock(), reason: EventReason(
+                    "host \(host) left the virtual machine (pvm_notify); adding it again in \(configuration.rejoinFirstDelay)"))
+                notifyEvents()
+            }
             for stored in try await store.liveLeasesByHost()[host] ?? [] {
                 try await revokeIfLive(stored.id, .hostFailed, reason: "host \(host) failed (pvm_notify host delete)")
             }
@@ -75,10 +89,18 @@ extension Broker {
             let serving = live.filter { $0.lease.host == host && ($0.lease.state == .active || $0.lease.state == .draining) }
             try await revokeSilent(silent, on: host, allServing: silent.count == serving.count)
         }
-        for (name, state) in hosts where state.quarantinedUntil.map({ now >= $0 }) ?? false {
+        for (name, state) in hosts.sorted(by: { $0.key < $1.key }) where state.quarantinedUntil.map({ now >= $0 }) ?? false {
             hosts[name]?.quarantinedUntil = nil
-            logger.notice("host back in the pool after its quarantine", metadata: ["host": "\(name)"])
+            hosts[name]?.silentSince = nil
+            let since = state.silentSince ?? now
+            if let heard = state.heardAt, heard >= since {
+                // Its link was cut, not its pvmd killed: what was held up got through.
+                logger.notice("host back in the pool after its quarantine", metadata: ["host": "\(name)"])
+            } else {
+                try await restart(name, silentFor: now - since)
+            }
         }
+        startDueRejoins(now: now)
     }
 
     private func giveUpIfNotReady(_ stored: StoredLease, now: Timestamp) async throws {
@@ -106,6 +128,7 @@ extension Broker {
             return
         }
         hosts[host]?.quarantinedUntil = clock() + configuration.quarantine
+        hosts[host]?.silentSince = clock()
         try await store.record(.revoke, host: host, now: clock(), reason: EventReason(
             "host \(host) taken for failed: none of its \(silent.count) workers reported for \(limit); no grants there for \(configuration.quarantine)"))
         for stored in silent {

@@ -26,8 +26,15 @@ public actor Broker: BrokerOperations, Service {
         /// A serving worker reports its load every 500 ms; silent this long, it is taken for
         /// lost. PVM itself notices a pvmd killed outright only after minutes.
         public var workerSilenceLimit: Duration = .seconds(3)
-        /// How long a host whose workers all fell silent gets no grants.
+        /// How long a host whose workers all fell silent gets no grants. If nothing was heard
+        /// from its pvmd by then, it is taken for dead and started anew (deleted from the
+        /// virtual machine and added again).
         public var quarantine: Duration = .seconds(30)
+        /// A pool host lost from the virtual machine is added again after this, then after
+        /// twice as long at each failure …
+        public var rejoinFirstDelay: Duration = .seconds(5)
+        /// … but never more than this apart.
+        public var rejoinDelayLimit: Duration = .seconds(60)
         /// The status page's chart: how often the live leases are sampled, and for how long.
         public var history = LeaseHistory.Configuration()
 
@@ -38,10 +45,21 @@ public actor Broker: BrokerOperations, Service {
 
     struct HostState {
         var slots: Int
-        /// PVM reported it gone.
+        /// Not in the virtual machine: PVM reported it gone, it could not join, or the broker
+        /// deleted its silent pvmd. The broker adds it again by `rejoin`'s schedule.
         var down = false
+        /// While down: when to try adding it again.
+        var rejoin: RejoinSchedule?
+        /// An attempt to add it is under way.
+        var rejoining = false
+        /// The last attempt's failure, logged once until it changes.
+        var rejoinFailure: String?
         /// Its workers all fell silent: no grants until then.
         var quarantinedUntil: Timestamp?
+        /// When its workers all fell silent (the quarantine's start).
+        var silentSince: Timestamp?
+        /// When a worker there or its pvmd (a task-exit notice) was last heard from.
+        var heardAt: Timestamp?
         /// Whether new leases may go there.
         var isOpen: Bool { !down && !cordoned && quarantinedUntil == nil }
         /// Drained for maintenance: no new grants.
@@ -71,6 +89,8 @@ public actor Broker: BrokerOperations, Service {
     var frontends: [String: String] = [:]
     /// Worker task → its lease.
     var taskOwners: [Int32: LeaseID] = [:]
+    /// Worker task → its host: a report or exit notice from it is a sign of life of the host.
+    var taskHosts: [Int32: String] = [:]
     /// Workers' last load reports, and when each serving worker was last heard from.
     var loads: [LeaseID: (inFlight: Int, queued: Int)] = [:]
     var lastHeard: [LeaseID: Timestamp] = [:]
@@ -109,8 +129,9 @@ public actor Broker: BrokerOperations, Service {
         let present = Set(try await launcher.hostNames())
         let failures = await launcher.add(hosts: hostOrder.filter { !present.contains($0) })
         for (host, reason) in failures.sorted(by: { $0.key < $1.key }) {
-            hosts[host]?.down = true
-            logger.error("host could not join the pool", metadata: ["host": "\(host)", "reason": "\(reason)"])
+            lost(host, nextAttempt: clock() + configuration.rejoinFirstDelay)
+            hosts[host]?.rejoinFailure = reason
+            logger.error("host could not join the pool; trying again", metadata: ["host": "\(host)", "reason": "\(reason)"])
             try await store.record(.revoke, host: host, now: clock(), reason: EventReason("host \(host) could not join the pool: \(reason)"))
         }
 
@@ -136,7 +157,10 @@ public actor Broker: BrokerOperations, Service {
         let alive = try await launcher.adopt(tasks: tasks)
         let now = clock()
         for stored in live {
-            for task in stored.lease.tasks { taskOwners[task] = stored.id }
+            for task in stored.lease.tasks {
+                taskOwners[task] = stored.id
+                taskHosts[task] = stored.lease.host
+            }
             lastHeard[stored.id] = now
             let lease = stored.lease
             if lease.state == .granted, lease.tasks.isEmpty {

@@ -31,6 +31,8 @@ public struct BrokerEvent: Sendable, Hashable, Identifiable {
         public static let release = Kind(rawValue: "release")
         /// The lease was taken away (host or task died, TTL expired, drain deadline passed).
         public static let revoke = Kind(rawValue: "revoke")
+        /// A pool host lost from the virtual machine was added again; it takes leases again.
+        public static let hostUp = Kind(rawValue: "host-up")
     }
 
     /// Increasing, never reused: the order events happened in.

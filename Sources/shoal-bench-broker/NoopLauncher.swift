@@ -18,6 +18,8 @@ final class NoopLauncher: BackendLauncher {
     func hostNames() async throws -> [String] { names }
     func add(hosts: [String]) async -> [String: String] { [:] }
 
+    func remove(hosts: [String]) async -> [String: String] { [:] }
+
     func launch(lease: LeaseID, manifestPath: String, on host: String) async throws -> [Int32] {
         nextTask.withLock { next in
             defer { next += 1 }

@@ -5,7 +5,9 @@ import Testing
 
 extension PVMIntegrationTests {
     /// One real pvmd on this host, started by the test, and real `shoal-pvm-echo` tasks.
-    @Suite(.timeLimit(.minutes(1)))
+    // Each test's limit includes its wait for `PVMEnrolmentLock`, which a cluster test holds for
+    // up to ~3½ minutes (`ClusterTests.killedHostRejoins`).
+    @Suite(.timeLimit(.minutes(6)))
     struct LocalPVM {
         @Test func listsTheLocalHost() async throws {
             try await withLocalPVM { _, engine in

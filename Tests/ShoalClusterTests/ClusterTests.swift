@@ -86,6 +86,39 @@ struct ClusterTests {
         }
     }
 
+    @Test("a host whose pvmd was killed is started anew by the broker, shown up again, and leased again")
+    func killedHostRejoins() async throws {
+        try await Cluster.with(hostCount: 3, slots: 1) { cluster in
+            // min_backends 3 on three one-slot hosts: a lease waits for the lost one.
+            cluster.startFrontendOrFail(try cluster.manifest("a", min: 3, max: 3, delayMilliseconds: 20))
+            #expect(try await cluster.eventually { try await cluster.leases().filter { $0.state == .active }.count == 3 })
+            let host = cluster.poolHosts[2]
+            let victim = try #require(try await cluster.leases().first { $0.host == host })
+            let pvmd = try #require(try await cluster.hosts.pvmdPID(of: host))
+            let killedAt = ContinuousClock.now
+            kill(pvmd, SIGKILL)
+            try await expectRevoked(victim, because: .hostFailed, cluster: cluster)
+            #expect(try await cluster.client.pool().hosts.first { $0.name == host }?.down == true)
+
+            // The broker hears nothing from the host during its 30 s quarantine and deletes it
+            // from PVM; PVM lets go of it once its retransmissions to the dead pvmd time out
+            // (3 minutes after the first unanswered one); then the broker adds it again at once.
+            let back = try await cluster.eventually(timeout: .seconds(300)) {
+                try await cluster.client.pool().hosts.first { $0.name == host }?.down == false
+            }
+            let pool = try await cluster.client.pool()
+            #expect(back, "\(host) up again within 300 s of the kill: \(pool)")
+            let restarted = try await cluster.hosts.pvmdPID(of: host)
+            #expect(restarted != nil && restarted != pvmd, "a new pvmd in \(host): \(String(describing: restarted))")
+            let hostEvents = try await cluster.events().filter { $0.host == host && $0.lease == nil }
+            #expect(hostEvents.map(\.kind).last == "host-up", "\(hostEvents.map(\.reason))")
+            #expect(try await cluster.eventually {
+                try await cluster.leases().contains { $0.host == host && $0.state == .active }
+            }, "a lease active on \(host) again")
+            print("cluster: \(host) killed, back and leased again after \(ContinuousClock.now - killedAt)")
+        }
+    }
+
     @Test("four front-ends contending for three hosts get slots by weighted fair share, with no failed request")
     func fairShare() async throws {
         try await Cluster.with(hostCount: 3, slots: 2) { cluster in

@@ -18,36 +18,29 @@ import Glibc
 struct FaultInjectionTests {
     @Test("1. a worker killed (SIGKILL) with requests in flight: revoked, its requests retried elsewhere, the slot leased again")
     func workerKilled() async throws {
-        try await Cluster.with(hostCount: 3, slots: 1) { cluster in
-            let run = FaultRun("1 worker SIGKILL mid-request", cluster)
-            try cluster.startFrontend(try cluster.manifest("a", min: 3, max: 3, delayMilliseconds: 200), logToFile: true)
-            #expect(try await cluster.eventually { try await cluster.activeLeases().count == 3 })
-            let load = try cluster.load(on: "a", connections: 12)
-            let host = cluster.poolHosts[0]
-            let victim = try await cluster.lease(on: host)
-            // Its worker reports requests in flight before it dies.
-            #expect(try await cluster.eventually(timeout: .seconds(10)) { (try await cluster.client.lease(victim.id).inFlight ?? 0) > 0 })
-            let worker = try #require(try await cluster.processes(in: host, matching: " worker ").first)
-            kill(worker, SIGKILL)
-            try await cluster.expectRevoked(victim, because: .taskDied)
-            #expect(try await cluster.eventually { try await cluster.activeLeases().count == 3 }, "the slot leased again")
-            await cluster.keepServing(load)
-            try await run.finish(loads: [load], expectRetries: true)
-        }
+        try await killUnderLoad("1 worker SIGKILL mid-request", hostIndex: 0, matching: " worker ")
     }
 
     @Test("2. a service instance killed (SIGKILL) under its worker: the worker exits, the lease is revoked, nothing is lost")
     func instanceKilled() async throws {
+        try await killUnderLoad("2 service instance SIGKILL", hostIndex: 1, matching: "shoal-webserver")
+    }
+
+    /// Cases 1 and 2: the process matching `word` on a pool host is killed while requests wait
+    /// there (200 ms each); its lease must be revoked as task-died, the requests retried, the
+    /// slot leased again.
+    private func killUnderLoad(_ title: String, hostIndex: Int, matching word: String) async throws {
         try await Cluster.with(hostCount: 3, slots: 1) { cluster in
-            let run = FaultRun("2 service instance SIGKILL", cluster)
+            let run = FaultRun(title, cluster)
             try cluster.startFrontend(try cluster.manifest("a", min: 3, max: 3, delayMilliseconds: 200), logToFile: true)
             #expect(try await cluster.eventually { try await cluster.activeLeases().count == 3 })
             let load = try cluster.load(on: "a", connections: 12)
-            let host = cluster.poolHosts[1]
+            let host = cluster.poolHosts[hostIndex]
             let victim = try await cluster.lease(on: host)
+            // Its worker reports requests in flight before the kill.
             #expect(try await cluster.eventually(timeout: .seconds(10)) { (try await cluster.client.lease(victim.id).inFlight ?? 0) > 0 })
-            let instance = try #require(try await cluster.processes(in: host, matching: "shoal-webserver").first)
-            kill(instance, SIGKILL)
+            let process = try #require(try await cluster.processes(in: host, matching: word).first)
+            kill(process, SIGKILL)
             try await cluster.expectRevoked(victim, because: .taskDied)
             #expect(try await cluster.eventually { try await cluster.activeLeases().count == 3 }, "the slot leased again")
             await cluster.keepServing(load)

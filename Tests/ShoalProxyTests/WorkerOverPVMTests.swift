@@ -12,7 +12,8 @@ import Testing
 /// real pvmd → service instance, and the paper's graceful removal under load.
 @Suite(.serialized)
 struct WorkerOverPVMTests {
-    @Test(.timeLimit(.minutes(2)))
+    // The limit includes the wait for `PVMEnrolmentLock` (a cluster test holds it up to ~3½ minutes).
+    @Test(.timeLimit(.minutes(6)))
     func frontEndRelaysThroughAPVMSpawnedWorkerAndItsDrainLosesNothing() async throws {
         let logger = Logger(label: "worker-over-pvm") { StreamLogHandler.standardError(label: $0) }
         let local = try WebServer(["--concurrency", "16"])

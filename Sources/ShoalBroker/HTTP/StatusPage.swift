@@ -54,7 +54,7 @@ enum StatusPage {
           .swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px; vertical-align: -1px; }
           .badge { display: inline-block; padding: 1px 7px; border-radius: 10px; font-size: 12px; font-weight: 500;
                    background: #eef1f4; color: #4a5663; }
-          .st-active, .st-up, .k-ready, .k-grant { background: #e3f5ea; color: var(--green); }
+          .st-active, .st-up, .k-ready, .k-grant, .k-host-up { background: #e3f5ea; color: var(--green); }
           .st-granted, .k-spawn, .k-request, .k-register { background: #e6eefc; color: var(--blue); }
           .st-draining, .st-cordoned, .k-drain, .k-preempt, .k-queue, .k-cordon { background: #fdf1dc; color: var(--amber); }
           .st-requested { background: #f1ecfb; color: #7048c6; }

@@ -26,6 +26,9 @@ public protocol BackendLauncher: Sendable {
     func hostNames() async throws -> [String]
     /// Adds the hosts the virtual machine is missing; returns a sentence per host that failed.
     func add(hosts: [String]) async -> [String: String]
+    /// Deletes the hosts from the virtual machine (a pvmd taken for dead, to be started anew
+    /// by ``add(hosts:)``); returns a sentence per host that failed.
+    func remove(hosts: [String]) async -> [String: String]
     /// Starts the worker for a lease on `host`; returns its task ids (watched for exit).
     func launch(lease: LeaseID, manifestPath: String, on host: String) async throws -> [Int32]
     /// Orders the workers to drain: finish what is in flight, take nothing new, report drained.

@@ -63,6 +63,18 @@ public final class PVMLauncher: BackendLauncher {
         }
     }
 
+    public func remove(hosts: [String]) async -> [String: String] {
+        guard !hosts.isEmpty else { return [:] }
+        do {
+            let outcomes = try await engine.deleteHosts(hosts)
+            return Dictionary(uniqueKeysWithValues: outcomes.compactMap { outcome in
+                outcome.error.map { (outcome.name, $0.description) }
+            })
+        } catch {
+            return Dictionary(uniqueKeysWithValues: hosts.map { ($0, "\(error)") })
+        }
+    }
+
     public func launch(lease: LeaseID, manifestPath: String, on host: String) async throws -> [Int32] {
         let task = try await engine.spawn(
             program, arguments: ["worker", manifestPath, "--pvm"] + workerArguments, on: host)

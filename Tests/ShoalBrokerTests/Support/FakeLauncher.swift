@@ -8,6 +8,7 @@ import Synchronization
 final class FakeLauncher: BackendLauncher {
     enum Call: Sendable, Hashable {
         case add(hosts: [String])
+        case remove(hosts: [String])
         case launch(lease: LeaseID, manifestPath: String, host: String)
         case drain(tasks: [Int32])
         case stop(tasks: [Int32])
@@ -78,6 +79,14 @@ final class FakeLauncher: BackendLauncher {
             let failures = state.addFailures.filter { hosts.contains($0.key) }
             state.hostNames += hosts.filter { failures[$0] == nil }
             return failures
+        }
+    }
+
+    func remove(hosts: [String]) async -> [String: String] {
+        state.withLock { state in
+            state.calls.append(.remove(hosts: hosts))
+            state.hostNames.removeAll { hosts.contains($0) }
+            return [:]
         }
     }
 

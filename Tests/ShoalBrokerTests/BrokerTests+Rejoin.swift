@@ -1,0 +1,151 @@
+import ShoalAPI
+@testable import ShoalBroker
+import ShoalCore
+import Testing
+
+private let twoHosts = [PoolHost(name: "c1", slots: 2), PoolHost(name: "c2", slots: 2)]
+
+extension BrokerTests {
+    @Suite("lost hosts")
+    struct LostHosts {
+        @Test("the schedule: 5 s after the loss, then 5, 10, 20, 40 s after each failure, at most 60 s")
+        func schedule() {
+            var schedule = RejoinSchedule(firstAttempt: brokerT0 + .seconds(5))
+            #expect(!schedule.isDue(at: brokerT0 + .seconds(4)))
+            #expect(schedule.isDue(at: brokerT0 + .seconds(5)))
+            var now = brokerT0 + .seconds(5)
+            var waits: [Duration] = []
+            for _ in 0..<7 {
+                schedule.failed(at: now)
+                waits.append(schedule.nextAttempt - now)
+                now = schedule.nextAttempt
+            }
+            #expect(waits == [5, 10, 20, 40, 60, 60, 60].map { Duration.seconds($0) })
+            #expect(schedule.failures == 7)
+        }
+
+        @Test("a host PVM deleted is added again by the schedule; once it joins it is up, with a host-up event, and gets grants")
+        func deletedHostRejoins() async throws {
+            try await withBroker(hosts: twoHosts, configure: { $0.leaseTTL = .seconds(600) }) { h in
+                try await h.register("a", max: 4)
+                let lost = try await h.activeLease("a")
+                #expect(try await h.lease(lost.id).lease.host == "c1")
+
+                h.launcher.setHostNames(["c2"])
+                h.launcher.failAdding(["c1": "pvm_addhosts(c1): PvmCantStart (-28): Can't start pvmd"])
+                try await h.broker.handle(.hostDown(host: "c1"))
+                #expect(try await h.lease(lost.id).lease.revocation == .hostFailed)
+                #expect(try await h.broker.pool().hosts.map(\.down) == [true, false])
+
+                // Not before the first delay (5 s), then every attempt fails and waits longer: 5 s, 10 s.
+                try await tick(h, after: .seconds(4))
+                #expect(h.addCalls == 0)
+                try await tick(h, after: .seconds(1))
+                try await expectAttempts(h, 1)
+                try await tick(h, after: .seconds(4))
+                try await expectAttempts(h, 1)
+                try await tick(h, after: .seconds(1))
+                try await expectAttempts(h, 2)
+                try await tick(h, after: .seconds(9))
+                try await expectAttempts(h, 2)
+                // Meanwhile new leases go elsewhere.
+                let meanwhile = try await h.acquire("a")
+                #expect(meanwhile.host == "c2")
+
+                h.launcher.failAdding([:])
+                try await tick(h, after: .seconds(1))
+                try await expectAttempts(h, 3)
+                #expect(try await until { try await h.broker.pool().hosts.map(\.down) == [false, false] })
+                let hostEvents = try await h.store.events(after: 0, limit: 100).filter { $0.lease == nil }
+                #expect(hostEvents.map(\.kind) == [.revoke, .hostUp])
+                #expect(hostEvents.last?.host == "c1")
+                #expect(hostEvents.last?.reason.contains("attempt 3") == true)
+
+                // c1 takes leases again: c2 has one free slot left, c1 two.
+                let again = try await h.acquire("a")
+                #expect(again.state == .granted)
+                #expect(again.host == "c1")
+                try await h.waitForSpawn(again.id)
+                #expect(h.launcher.launches.last?.host == "c1")
+            }
+        }
+
+        @Test("a silent host not heard from during its quarantine is taken for dead: deleted from PVM and added again")
+        func silentDeadHostIsRestarted() async throws {
+            try await withBroker(hosts: twoHosts, configure: { $0.leaseTTL = .seconds(600) }) { h in
+                try await h.register("a", max: 4)
+                let silent = try await h.activeLease("a")
+                let serving = try await h.activeLease("a")
+                #expect(try await h.lease(serving.id).lease.host == "c2")
+
+                try await h.advance(by: .seconds(4), reportingFrom: [serving.task])
+                try await h.broker.tick()
+                #expect(try await h.lease(silent.id).lease.revocation == .hostFailed)
+                #expect(try await h.broker.pool().hosts.map(\.down) == [true, false])
+
+                try await h.advance(by: .seconds(30), reportingFrom: [serving.task])
+                try await h.broker.tick()
+                #expect(try await until { h.launcher.calls.contains(.remove(hosts: ["c1"])) })
+                #expect(try await until { await h.broker.hosts["c1"]?.rejoining == false })
+                // The first attempt follows the delete at once.
+                try await h.broker.tick()
+                try await expectAttempts(h, 1)
+                #expect(try await until { try await h.broker.pool().hosts.map(\.down) == [false, false] })
+                let hostEvents = try await h.store.events(after: 0, limit: 100).filter { $0.lease == nil }
+                #expect(hostEvents.map(\.kind) == [.revoke, .revoke, .hostUp])
+                #expect(hostEvents[1].reason.contains("taken for dead"))
+            }
+        }
+
+        @Test("a silent host heard from during its quarantine (its link was cut) comes back after it, without a restart")
+        func silentLiveHostReturnsAfterQuarantine() async throws {
+            try await withBroker(hosts: twoHosts, configure: { $0.leaseTTL = .seconds(600) }) { h in
+                try await h.register("a", max: 4)
+                let silent = try await h.activeLease("a")
+                let serving = try await h.activeLease("a")
+
+                try await h.advance(by: .seconds(4), reportingFrom: [serving.task])
+                try await h.broker.tick()
+                #expect(try await h.lease(silent.id).lease.revocation == .hostFailed)
+                // The link is back: the stop order got through and the stranded worker exited.
+                try await h.advance(by: .seconds(5), reportingFrom: [serving.task])
+                try await h.broker.handle(.exited(task: silent.task))
+
+                try await h.advance(by: .seconds(25), reportingFrom: [serving.task])
+                try await h.broker.tick()
+                #expect(try await h.broker.pool().hosts.map(\.down) == [false, false])
+                try await h.broker.tick()
+                #expect(!h.launcher.calls.contains { if case .remove = $0 { true } else { false } })
+                #expect(h.addCalls == 0)
+            }
+        }
+
+        private func tick(_ h: BrokerHarness, after duration: Duration) async throws {
+            h.clock.advance(by: duration)
+            try await h.broker.tick()
+        }
+
+        /// Waits until `count` attempts were made and none is under way.
+        private func expectAttempts(_ h: BrokerHarness, _ count: Int, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+            let settled = try await until { await h.broker.hosts.values.allSatisfy { !$0.rejoining } && h.addCalls >= count }
+            #expect(settled && h.addCalls == count, "pvm_addhosts attempts: \(h.addCalls)", sourceLocation: sourceLocation)
+        }
+
+        /// Waits (at most 2 s) until `condition` holds; whether it did.
+        private func until(_ condition: () async throws -> Bool) async throws -> Bool {
+            let deadline = ContinuousClock.now + .seconds(2)
+            while ContinuousClock.now < deadline {
+                if try await condition() { return true }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            return try await condition()
+        }
+    }
+}
+
+extension BrokerHarness {
+    /// `pvm_addhosts` calls so far.
+    var addCalls: Int {
+        launcher.calls.count { if case .add = $0 { true } else { false } }
+    }
+}
