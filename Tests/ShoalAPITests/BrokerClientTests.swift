@@ -170,7 +170,7 @@ import Testing
         let error = try await #require(throws: BrokerClientError.self) { try await client.pool() }
         #expect(error.kind == .timedOut(after: .milliseconds(200)))
         #expect(error.description == "the broker at http://127.0.0.1:\(server.port) did not answer GET /v1/pool within 0.2 s")
-        #expect(ContinuousClock.now - started < .seconds(2))
+        #expect(ContinuousClock.now - started < .seconds(10))  // Bounded, not hung (a busy machine is slow).
         await client.close()
         await server.stop()
     }

@@ -32,11 +32,7 @@ struct FaultInjectionTests {
     private func killUnderLoad(_ title: String, hostIndex: Int, matching word: String) async throws {
         try await Cluster.with(hostCount: 3, slots: 1) { cluster in
             let run = FaultRun(title, cluster)
-            try cluster.startFrontend(try cluster.manifest("a", min: 3, max: 3, delayMilliseconds: 200), logToFile: true)
-            #expect(try await cluster.eventually { try await cluster.activeLeases().count == 3 })
-            let load = try cluster.load(on: "a", connections: 12)
-            let host = cluster.poolHosts[hostIndex]
-            let victim = try await cluster.lease(on: host)
+            let (load, host, victim) = try await cluster.holdEveryHostUnderLoad(victimHost: hostIndex, delayMilliseconds: 200)
             // Its worker reports requests in flight before the kill.
             #expect(try await cluster.eventually(timeout: .seconds(10)) { (try await cluster.client.lease(victim.id).inFlight ?? 0) > 0 })
             let process = try #require(try await cluster.processes(in: host, matching: word).first)
@@ -52,11 +48,7 @@ struct FaultInjectionTests {
     func pvmdKilled() async throws {
         try await Cluster.with(hostCount: 3, slots: 1) { cluster in
             let run = FaultRun("3 back-end pvmd SIGKILL", cluster)
-            try cluster.startFrontend(try cluster.manifest("a", min: 3, max: 3), logToFile: true)
-            #expect(try await cluster.eventually { try await cluster.activeLeases().count == 3 })
-            let load = try cluster.load(on: "a", connections: 12)
-            let host = cluster.poolHosts[2]
-            let victim = try await cluster.lease(on: host)
+            let (load, host, victim) = try await cluster.holdEveryHostUnderLoad(victimHost: 2)
             await cluster.keepServing(load)
             let pvmd = try #require(try await cluster.hosts.pvmdPID(of: host))
             kill(pvmd, SIGKILL)
@@ -71,11 +63,7 @@ struct FaultInjectionTests {
     func linkCut() async throws {
         try await Cluster.with(hostCount: 3, slots: 1) { cluster in
             let run = FaultRun("4 back-end link down, up", cluster)
-            try cluster.startFrontend(try cluster.manifest("a", min: 3, max: 3), logToFile: true)
-            #expect(try await cluster.eventually { try await cluster.activeLeases().count == 3 })
-            let load = try cluster.load(on: "a", connections: 12)
-            let host = cluster.poolHosts[2]
-            let victim = try await cluster.lease(on: host)
+            let (load, host, victim) = try await cluster.holdEveryHostUnderLoad(victimHost: 2)
             await cluster.keepServing(load)
             let cut = ContinuousClock.now
             try await cluster.hosts.setLink(of: host, up: false)
@@ -293,6 +281,18 @@ enum FaultTable {
 // MARK: - Helpers
 
 extension Cluster {
+    /// Service `a` holds every pool host (`min 3`) under 12 connections of load; returns the load,
+    /// the pool host `victimHost` (an index) and the lease there, for the fault to strike.
+    func holdEveryHostUnderLoad(
+        victimHost index: Int, delayMilliseconds: Int = 100
+    ) async throws -> (load: LoadGenerator, host: String, victim: LeaseView) {
+        try startFrontend(try manifest("a", min: 3, max: 3, delayMilliseconds: delayMilliseconds), logToFile: true)
+        #expect(try await eventually { try await activeLeases().count == 3 })
+        let load = try load(on: "a", connections: 12)
+        let host = poolHosts[index]
+        return (load, host, try await lease(on: host))
+    }
+
     /// Every front-end started so far, killed ones included (their logs stay).
     var frontendNames: [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])

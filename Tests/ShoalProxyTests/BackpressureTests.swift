@@ -67,7 +67,7 @@ extension ProxyTests {
             // grace period.
             let stopping = ContinuousClock.now
             await relay.shutdown(gracePeriod: .milliseconds(300))
-            #expect(elapsed(since: stopping) < 2)
+            #expect(elapsed(since: stopping) < 10)  // The grace period, not the 30 s default (room for a busy machine).
             try await stalled.close()
         }
     }

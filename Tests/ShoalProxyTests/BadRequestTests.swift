@@ -104,7 +104,7 @@ extension ProxyTests {
             let answer = try await Self.exchange(relay.port, "GET /doc HTTP/1.1\r\nHost: a\r\n")  // No blank line: never complete.
             #expect(answer.hasPrefix("HTTP/1.1 408 Request Timeout\r\n"))
             #expect(answer.contains("request head not complete within 0.4 s"))
-            #expect(elapsed(since: start) < 2)
+            #expect(elapsed(since: start) < 10)  // Bounded, not hung (room for a busy machine).
             try await Self.stillServes(relay.port)
             await relay.shutdown()
             web.stop()

@@ -115,8 +115,8 @@ extension ProxyTests {
             #expect(relay.statistics.retries == 1)
             #expect(gone.inFlight == 0)
             #expect(gone.isHealthy, "gone, not failed: no unreachable report about a removed member")
-            // A timer tick or two, not the 60 s answer timeout.
-            #expect(elapsed(since: revoked) < 2)
+            // A timer tick or two, not the 60 s answer timeout (the bound leaves room for a busy machine).
+            #expect(elapsed(since: revoked) < 10)
 
             await relay.shutdown()
             try await silent.close()
@@ -131,13 +131,13 @@ extension ProxyTests {
 
             let start = ContinuousClock.now
             let (slow, fast) = try await HTTPTestConnection.with(port: relay.port) { connection in
-                (try await connection.request(.GET, "/doc?size=10&delay_ms=2000"), try await connection.request(.GET, "/doc?size=10"))
+                (try await connection.request(.GET, "/doc?size=10&delay_ms=15000"), try await connection.request(.GET, "/doc?size=10"))
             }
             #expect(slow.status == .gatewayTimeout)
             #expect(slow.headers.first(name: "x-shoal-error") == "member-timeout")
             #expect(slow.text.contains("did not answer within 0.3 s"))
             #expect(fast.status == .ok)  // The client connection survived the timeout.
-            #expect(elapsed(since: start) < 1.5)
+            #expect(elapsed(since: start) < 7)  // 0.3 s, not the member's 15 s (room for a busy machine).
             #expect(relay.members.local!.isHealthy)  // Slow is not dead.
 
             await relay.shutdown()

@@ -51,7 +51,7 @@ extension ProxyTests {
             let stopping = ContinuousClock.now
             let counts = load.stop()
 
-            #expect(elapsed(since: stopping) < 1)
+            #expect(elapsed(since: stopping) < 5)
             #expect(counts.failed > 5)
             #expect(counts.succeeded == 0)
             #expect(counts.sent == counts.failed)
