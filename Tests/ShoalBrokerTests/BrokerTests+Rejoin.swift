@@ -56,6 +56,8 @@ extension BrokerTests {
                 try await tick(h, after: .seconds(1))
                 try await expectAttempts(h, 3)
                 #expect(try await until { try await h.broker.pool().hosts.map(\.down) == [false, false] })
+                // The host is marked up before its event row is written: wait for the row too.
+                #expect(try await until { try await h.store.events(after: 0, limit: 100).contains { $0.kind == .hostUp } })
                 let hostEvents = try await h.store.events(after: 0, limit: 100).filter { $0.lease == nil }
                 #expect(hostEvents.map(\.kind) == [.revoke, .hostUp])
                 #expect(hostEvents.last?.host == "c1")
@@ -91,6 +93,8 @@ extension BrokerTests {
                 try await h.broker.tick()
                 try await expectAttempts(h, 1)
                 #expect(try await until { try await h.broker.pool().hosts.map(\.down) == [false, false] })
+                // The host is marked up before its event row is written: wait for the row too.
+                #expect(try await until { try await h.store.events(after: 0, limit: 100).contains { $0.kind == .hostUp } })
                 let hostEvents = try await h.store.events(after: 0, limit: 100).filter { $0.lease == nil }
                 #expect(hostEvents.map(\.kind) == [.revoke, .revoke, .hostUp])
                 #expect(hostEvents[1].reason.contains("taken for dead"))
@@ -131,9 +135,9 @@ extension BrokerTests {
             #expect(settled && h.addCalls == count, "pvm_addhosts attempts: \(h.addCalls)", sourceLocation: sourceLocation)
         }
 
-        /// Waits (at most 2 s) until `condition` holds; whether it did.
+        /// Waits (at most 10 s) until `condition` holds; whether it did.
         private func until(_ condition: () async throws -> Bool) async throws -> Bool {
-            let deadline = ContinuousClock.now + .seconds(2)
+            let deadline = ContinuousClock.now + .seconds(10)  // Returns as soon as it holds; room for a busy machine.
             while ContinuousClock.now < deadline {
                 if try await condition() { return true }
                 try await Task.sleep(for: .milliseconds(5))
