@@ -120,7 +120,7 @@ let package = Package(
 
         // The paper's three experiments with httperf, beside direct access and nginx (docs/benchmarks.md).
         .executableTarget(name: "shoal-bench-paper", dependencies: [
-            "ShoalAPI", "ShoalCore", "ShoalTesting", "PVM",
+            "ShoalAPI", "ShoalCore", "ShoalInstance", "ShoalTesting", "PVM",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -4,8 +4,8 @@ import Glibc
 
 /// A TCP port the kernel says is free on `host` right now. Another process may take it before
 /// the service binds it; ``ServiceInstance`` retries on a new port when that happens.
-enum FreePort {
-    static func find(host: String) -> Int? {
+public enum FreePort {
+    public static func find(host: String) -> Int? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return nil }
         defer { close(fd) }

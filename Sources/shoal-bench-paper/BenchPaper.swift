@@ -184,16 +184,3 @@ func loadAverage() -> Double {
     let text = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? ""
     return Double(text.split(separator: " ").first ?? "") ?? 0
 }
-
-/// Set by SIGINT or SIGTERM: the benchmark stops after the point it is measuring, and cleans up.
-final class StopFlag: Sendable {
-    /// Lock-free, so the signal handler may set it.
-    private static let flag = Atomic<Bool>(false)
-
-    init() {
-        signal(SIGINT) { _ in StopFlag.flag.store(true, ordering: .relaxed) }
-        signal(SIGTERM) { _ in StopFlag.flag.store(true, ordering: .relaxed) }
-    }
-
-    var isSet: Bool { Self.flag.load(ordering: .relaxed) }
-}

@@ -1,4 +1,5 @@
 import Foundation
+import ShoalInstance
 import ShoalTesting
 
 #if canImport(Glibc)
@@ -18,7 +19,7 @@ enum Nginx {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var lastError: any Error = BenchError("nginx did not start")
         for _ in 0..<3 {
-            let port = try freePort()
+            guard let port = FreePort.find(host: "127.0.0.1") else { throw BenchError("no free port on 127.0.0.1") }
             let config = """
                 worker_processes auto;
                 pid \(directory)/nginx.pid;
@@ -61,37 +62,9 @@ enum Nginx {
     }
 }
 
-/// A TCP port on 127.0.0.1 that nothing listens on now.
-func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw BenchError("socket: errno \(errno)") }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-            bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-        }
-    }
-    guard bound else { throw BenchError("bind: errno \(errno)") }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
-
 /// Whether something accepts TCP connections on 127.0.0.1:`port`.
 func canConnect(port: Int) -> Bool {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { return false }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = in_port_t(UInt16(port).bigEndian)
-    return withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-        }
-    }
+    guard let fd = try? LoopbackSocket.connect(port: port) else { return false }
+    close(fd)
+    return true
 }

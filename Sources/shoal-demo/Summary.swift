@@ -42,16 +42,3 @@ struct Summary {
         say(leftovers.isEmpty ? "  nothing left running" : "  LEFT OVER: \(leftovers.joined(separator: ", "))")
     }
 }
-
-/// Set by SIGINT or SIGTERM: the demo ends its ramp early and cleans up as usual.
-final class StopFlag: Sendable {
-    /// Lock-free, so the signal handler may set it.
-    private static let flag = Atomic<Bool>(false)
-
-    init() {
-        signal(SIGINT) { _ in StopFlag.flag.store(true, ordering: .relaxed) }
-        signal(SIGTERM) { _ in StopFlag.flag.store(true, ordering: .relaxed) }
-    }
-
-    var isSet: Bool { Self.flag.load(ordering: .relaxed) }
-}

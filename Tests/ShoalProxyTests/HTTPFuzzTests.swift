@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import ShoalCore
 import ShoalProxy
+import ShoalTesting
 import Synchronization
 import Testing
 
@@ -245,19 +246,10 @@ enum FuzzExchange {
     /// Connects, sends the parts, half-closes if asked, and reads until the relay closes (or 5 s).
     static func exchange(port: Int, _ input: FuzzCase) -> FuzzAnswer {
         let start = ContinuousClock.now
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return FuzzAnswer(bytes: [], end: .connectFailed, seconds: 0) }
-        defer { close(fd) }
-        var timeout = timeval(tv_sec: 0, tv_usec: 100_000)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        guard let fd = try? LoopbackSocket.connect(port: port, receiveTimeout: .milliseconds(100)) else {
+            return FuzzAnswer(bytes: [], end: .connectFailed, seconds: 0)
         }
-        guard connected == 0 else { return FuzzAnswer(bytes: [], end: .connectFailed, seconds: 0) }
+        defer { close(fd) }
         sending: for (index, part) in input.parts.enumerated() {
             if index > 0, input.pause > .zero { Thread.sleep(forTimeInterval: seconds(input.pause)) }
             var sent = 0

@@ -7,7 +7,6 @@ public final class RelayStatistics: Sendable {
     let clientConnections = Atomic<Int>(0)
     let upstreamConnections = Atomic<Int>(0)
     let retryCount = Atomic<Int>(0)
-    let localResponseCount = Atomic<Int>(0)
     /// The relay's own answers by ``RelayError/Code/ordinal``.
     let localCodeCounts = AtomicCounters(count: RelayError.Code.all.count)
 
@@ -15,7 +14,6 @@ public final class RelayStatistics: Sendable {
 
     /// Counts one of the relay's own error answers (never on the path of a relayed answer).
     func countLocalResponse(_ code: RelayError.Code) {
-        localResponseCount.add(1, ordering: .relaxed)
         localCodeCounts.add(code.ordinal)
     }
 
@@ -26,7 +24,7 @@ public final class RelayStatistics: Sendable {
     /// Requests sent a second time, after their first member failed before answering.
     public var retries: Int { retryCount.load(ordering: .relaxed) }
     /// Requests the relay answered itself with an error status.
-    public var localResponses: Int { localResponseCount.load(ordering: .relaxed) }
+    public var localResponses: Int { localCodeCounts.values.reduce(0, +) }
     /// The relay's own answers per code (codes it never used are left out).
     public var localResponsesByCode: [(code: RelayError.Code, count: Int)] {
         let counts = localCodeCounts.values

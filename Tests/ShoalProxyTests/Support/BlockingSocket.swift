@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import NIOCore
+import ShoalTesting
 
 /// A plain kernel socket, for tests that must see the kernel's own flow control: an event-loop
 /// client buffers writes in user space, which would hide whether the relay pushes back.
@@ -9,19 +10,7 @@ final class BlockingSocket {
     private let fd: Int32
 
     init(port: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw TestFailure("socket() failed: errno \(errno)") }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else {
-            close(fd)
-            throw TestFailure("connect() failed: errno \(errno)")
-        }
+        fd = try LoopbackSocket.connect(port: port)
     }
 
     deinit { close(fd) }
