@@ -68,7 +68,7 @@ final class UpstreamPool {
         shared.statistics.upstreamConnections.add(1, ordering: .relaxed)
         let configuration = shared.configuration
         ClientBootstrap(group: eventLoop)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.recvAllocator, value: Self.readBuffers)
             .connectTimeout(configuration.connectTimeout)
             .channelInitializer { channel in
