@@ -26,24 +26,19 @@ extension ClientRelayHandler {
         staleRetryUsed = false
         forceFreshConnection = false
 
-        var head = clientHead
-        let facts = ForwardedHeaders.prepareRequest(&head, clientAddress: clientAddress, configuration: configuration)
-        if let given = facts.requestID, (1...128).contains(given.utf8.count) {
-            requestID = given
-        } else {
-            // Made here and passed on, so the member's logs and ours name the same request.
-            requestID = loop.nextRequestID()
-            if facts.requestID == nil {
-                head.headers.add(name: "x-request-id", value: requestID)
-            } else {
-                head.headers.replaceOrAdd(name: "x-request-id", value: requestID)
-            }
-        }
-        upstreamHead = head
+        let facts = ForwardedHeaders.inspect(clientHead)
+        // A request id made here is passed on, so the member's logs and ours name the same request.
+        requestID = facts.usableRequestID ?? loop.nextRequestID()
+        var upstreamHead = context?.channel.allocator.buffer(capacity: 512) ?? ByteBuffer()
+        ForwardedHeaders.writeRequestHead(clientHead, facts: facts, requestID: requestID, clientAddress: clientAddress,
+                                          configuration: configuration, into: &upstreamHead)
+        self.upstreamHead = upstreamHead
+        requestHead = clientHead
         requestHasBody = facts.hasBody
+        requestIsChunked = facts.isChunked
         expectsContinue = facts.expectsContinue
         isReplayable = configuration.retryIdempotentRequests && !facts.hasBody
-            && (head.method == .GET || head.method == .HEAD)
+            && (clientHead.method == .GET || clientHead.method == .HEAD)
 
         if let length = facts.contentLength, length > configuration.maxRequestBodyBytes {
             fail(RelayError(.bodyTooLarge, "request body of \(length) bytes exceeds the limit of \(configuration.maxRequestBodyBytes)"))
@@ -81,7 +76,7 @@ extension ClientRelayHandler {
         deadline = loop.now + configuration.requestBodyIdleTimeout
         switch phase {
         case .exchanging:
-            upstream?.send(.body(.byteBuffer(body)))
+            upstream?.sendBody(body)
             upstreamNeedsFlush = true
         case .awaitingAdmission, .connecting:
             buffered.append(.body(.byteBuffer(body)))
@@ -95,7 +90,7 @@ extension ClientRelayHandler {
         switch phase {
         case .exchanging:
             guard let upstream else { return }
-            upstream.send(.end(trailers))
+            upstream.sendEnd(trailers)
             upstream.flush()
             upstreamNeedsFlush = false
             requestSent = true
@@ -178,17 +173,23 @@ extension ClientRelayHandler {
         phase = .exchanging
         requestSent = false
         if expectsContinue, !requestEnded {
-            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: clientVersion, status: .continue))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(LocalResponse.continue(version: clientVersion)), promise: nil)
             expectsContinue = false
         }
-        connection.send(.head(head))
+        connection.sendHead(head, toHEAD: requestIsHEAD, chunked: requestIsChunked, dechunkResponse: clientVersion.minor == 0)
         while let part = buffered.popFirst() {
-            if case .end = part { requestSent = true }
-            connection.send(part)
+            switch part {
+            case .head: break
+            case .body(.byteBuffer(let body)): connection.sendBody(body)
+            case .body: break  // Only byte buffers are ever buffered.
+            case .end(let trailers):
+                requestSent = true
+                connection.sendEnd(trailers)
+            }
         }
         if requestEnded, !requestSent {
             // A retry: the end went to the failed connection.
-            connection.send(.end(nil))
+            connection.sendEnd(nil)
             requestSent = true
         }
         connection.flush()
@@ -214,6 +215,7 @@ extension ClientRelayHandler {
             logger.warning("member closed the connection mid-response; closing the client connection", metadata: metadata)
             phase = .closed
             abandonExchange()
+            context?.flush()  // What was relayed goes out; the close then tells the answer is cut short.
             closeNow()
             return
         }
@@ -287,7 +289,7 @@ extension ClientRelayHandler {
     /// member (with its lease, for a back-end). Built only when a line is written.
     func requestMetadata(member: Member?) -> Logger.Metadata {
         var metadata: Logger.Metadata = ["request": "\(requestID)", "client": "\(clientAddress)"]
-        if let head = upstreamHead {
+        if let head = requestHead {
             metadata["method"] = "\(head.method)"
             metadata["uri"] = "\(head.uri)"
         }
@@ -338,6 +340,7 @@ extension ClientRelayHandler {
         sawRequestBytes = false
         deadline = loop.now + configuration.clientIdleTimeout
         upstreamHead = nil
+        requestHead = nil
         if closeAfterResponse {
             closeGracefully()
             return

@@ -5,24 +5,24 @@ import Synchronization
 
 /// The answer's way out: the member's response relayed to the client, or the relay's own.
 extension ClientRelayHandler {
-    func upstreamResponseHead(_ memberHead: HTTPResponseHead, from connection: UpstreamConnection) {
+    func upstreamResponseHead(_ head: ResponseReader.Head, from connection: UpstreamConnection) {
         guard connection === upstream, !responseStarted, let context else { return }
-        if let member, retryAfterWorkerRefusal(memberHead, from: connection, member: member) { return }
+        if let member, retryAfterWorkerRefusal(head, from: connection, member: member) { return }
         responseStarted = true
-        responseStatus = memberHead.status.code
-        var head = memberHead
+        responseStatus = head.status
+        let http10 = clientVersion.minor == 0
         if !clientKeepAlive || inputClosed || shared.admission.isDraining
-            || !ForwardedHeaders.responseCanBeFramed(head, clientVersion: clientVersion, requestIsHEAD: requestIsHEAD)
+            || !ForwardedHeaders.responseCanBeFramed(head.framing, http10: http10)
         {
             // A draining relay closes connections as their answers finish, so a front-end's pool
             // lets go of a worker that is about to stop.
             closeAfterResponse = true
         }
-        ForwardedHeaders.prepareResponse(&head, clientVersion: clientVersion, keepAlive: !closeAfterResponse, configuration: configuration)
-        if let name = configuration.memberHeader, let member {
-            head.headers.replaceOrAdd(name: name, value: member.name)
-        }
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        let memberHeader = configuration.memberHeader.flatMap { name in member.map { (name: name, value: $0.name) } }
+        var out = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 64)
+        head.write(into: &out, http10: http10, keepAlive: !closeAfterResponse, passesChunks: !http10,
+                   via: configuration.via, memberHeader: memberHeader)
+        context.write(wrapOutboundOut(out), promise: nil)
         clientNeedsFlush = true
         deadline = loop.now + configuration.responseBodyIdleTimeout
     }
@@ -30,16 +30,16 @@ extension ClientRelayHandler {
     /// A back-end's worker answered with its own error (`X-Shoal-Error`: its service died, it
     /// is draining or full) — nothing was served. An idempotent request goes to another member
     /// instead, as if the worker had been unreachable; the worker sits out a while.
-    private func retryAfterWorkerRefusal(_ head: HTTPResponseHead, from connection: UpstreamConnection, member: Member) -> Bool {
+    private func retryAfterWorkerRefusal(_ head: ResponseReader.Head, from connection: UpstreamConnection, member: Member) -> Bool {
         // 502, 503, 504 first: every other answer leaves after one integer comparison.
-        guard (502...504).contains(head.status.code), member.role == .backend, isReplayable, retriesLeft > 0,
-              let code = head.headers.first(name: "x-shoal-error") else { return false }
+        guard (502...504).contains(head.status), member.role == .backend, isReplayable, retriesLeft > 0,
+              let code = head.shoalError else { return false }
         retriesLeft -= 1
         upstream = nil
         connection.exchange = nil
         connection.close()
-        memberFailed(member, reason: "its worker answered \(head.status.code) \(code)")
-        retry(after: member, failure: RelayError(.memberUnreachable, "member \(member.name) answered \(head.status.code) (\(code))"))
+        memberFailed(member, reason: "its worker answered \(head.status) \(code)")
+        retry(after: member, failure: RelayError(.memberUnreachable, "member \(member.name) answered \(head.status) (\(code))"))
         return true
     }
 
@@ -47,7 +47,7 @@ extension ClientRelayHandler {
         guard connection === upstream, let context else { return }
         // Backpressure on the member's side follows from channelWritabilityChanged, which fires
         // inside this write when the client's buffer crosses its high-water mark.
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        context.write(wrapOutboundOut(body), promise: nil)
         clientNeedsFlush = true
         deadline = loop.now + configuration.responseBodyIdleTimeout
     }
@@ -63,7 +63,7 @@ extension ClientRelayHandler {
         resumeReadsIfPossible()
     }
 
-    func upstreamResponseEnd(_ trailers: HTTPHeaders?, from connection: UpstreamConnection) {
+    func upstreamResponseEnd(from connection: UpstreamConnection) {
         guard connection === upstream, let context else { return }
         upstream = nil
         member?.recordResponse(status: responseStatus, nanoseconds: NIODeadline.now().uptimeNanoseconds &- requestStartedAt)
@@ -88,7 +88,7 @@ extension ClientRelayHandler {
             phase = .discarding
             deadline = loop.now + configuration.requestBodyIdleTimeout
         }
-        context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+        context.flush()
         if close {
             closeGracefully()
         } else {
@@ -116,8 +116,8 @@ extension ClientRelayHandler {
         responseStarted = true
         let close = closeAfterResponse || (inputClosed && pipelined.isEmpty) || !clientKeepAlive
             || (!requestEnded && requestHasBody)
-        let body = LocalResponse.body(for: error, requestID: requestID, allocator: context.channel.allocator)
-        let head = LocalResponse.head(for: error, requestID: requestID, version: clientVersion, keepAlive: !close, bodyLength: body.readableBytes)
+        let response = LocalResponse.bytes(for: error, requestID: requestID, version: clientVersion, keepAlive: !close,
+                                           includeBody: !requestIsHEAD, allocator: context.channel.allocator)
         if close {
             phase = .closed
         } else if requestEnded {
@@ -129,9 +129,7 @@ extension ClientRelayHandler {
             deadline = loop.now + configuration.requestBodyIdleTimeout
         }
         upstreamHead = nil
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        if !requestIsHEAD { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(response), promise: nil)
         if close {
             closeGracefully()
         } else {

@@ -19,8 +19,10 @@ import NIOHTTP1
 /// `+Deadlines`, pipelined requests in `+Pipelining`.
 final class ClientRelayHandler: ChannelDuplexHandler {
     typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+    /// Answers go out as bytes: the member's head edited in place (``ResponseReader``), its body as
+    /// it came, or the relay's own (``LocalResponse``). Only requests are decoded.
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     enum Phase {
         /// Waiting for a request head.
@@ -76,11 +78,16 @@ final class ClientRelayHandler: ChannelDuplexHandler {
     var requestStartedAt: UInt64 = 0
     /// The member's answer's status code, once its head is in.
     var responseStatus: UInt = 0
-    var upstreamHead: HTTPRequestHead?
+    /// The client's head, for log lines.
+    var requestHead: HTTPRequestHead?
+    /// The head the member gets, as bytes (kept for a retry).
+    var upstreamHead: ByteBuffer?
     var clientVersion = HTTPVersion.http1_1
     var clientKeepAlive = true
     var requestIsHEAD = false
     var requestHasBody = false
+    /// The request body comes chunked (and goes on chunked).
+    var requestIsChunked = false
     var expectsContinue = false
     /// May be sent again after its member failed before answering (GET/HEAD, no body).
     var isReplayable = false

@@ -1,8 +1,11 @@
+import NIOCore
 import NIOHTTP1
 
-/// The header edits of each hop: the request a member receives and the response a client receives.
+/// The header edits of each hop. The request a member receives is written here, straight from
+/// the client's decoded head into bytes; the answer a client receives is edited by
+/// ``ResponseReader/Head/write(into:http10:keepAlive:passesChunks:via:memberHeader:)``.
 enum ForwardedHeaders {
-    /// What the request head said that the relay needs after editing it.
+    /// What the request head said that the relay needs.
     struct RequestFacts {
         /// The body comes chunked (it had `Transfer-Encoding` and, necessarily, no `Content-Length`).
         var isChunked = false
@@ -12,85 +15,112 @@ enum ForwardedHeaders {
         var expectsContinue = false
         /// The client's `X-Request-Id`, if it sent one.
         var requestID: String?
+        /// The client sent `X-Forwarded-Proto` (kept only if trusted).
+        var hasForwardedProto = false
+        /// Some header is hop-by-hop, or `Connection` names others: not every line is copied.
+        var hasHopByHop = false
 
         var hasBody: Bool { isChunked || (contentLength ?? 0) > 0 }
+
+        /// The client's request id, if it is fit to keep (1–128 bytes).
+        var usableRequestID: String? {
+            guard let requestID, (1...128).contains(requestID.utf8.count) else { return nil }
+            return requestID
+        }
     }
 
-    /// Turns a client's request head into the head sent to a member: HTTP/1.1 (the pool keeps
-    /// connections alive), hop-by-hop headers dropped, `X-Forwarded-For` appended,
-    /// `X-Forwarded-Proto` and `Via` set. `Host` is kept as the client sent it. (`X-Request-Id` is
-    /// the caller's: it is kept when usable and added when missing.)
-    static func prepareRequest(
-        _ head: inout HTTPRequestHead,
-        clientAddress: String,
-        configuration: RelayConfiguration
-    ) -> RequestFacts {
+    /// One pass over the client's headers for what the relay needs.
+    static func inspect(_ head: HTTPRequestHead) -> RequestFacts {
         var facts = RequestFacts()
         for (name, value) in head.headers {
-            if HopByHopHeaders.equalsLowercase(name, "content-length") {
+            switch name.utf8.count {
+            case 14 where HopByHopHeaders.equalsLowercase(name, "content-length"):
                 facts.contentLength = Int(value)
-            } else if HopByHopHeaders.equalsLowercase(name, "transfer-encoding") {
+            case 17 where HopByHopHeaders.equalsLowercase(name, "transfer-encoding"):
                 facts.isChunked = true
-            } else if HopByHopHeaders.equalsLowercase(name, "expect") {
+                facts.hasHopByHop = true
+            case 6 where HopByHopHeaders.equalsLowercase(name, "expect"):
                 facts.expectsContinue = HopByHopHeaders.equalsLowercase(value, "100-continue")
-            } else if HopByHopHeaders.equalsLowercase(name, "x-request-id") {
+            case 12 where HopByHopHeaders.equalsLowercase(name, "x-request-id"):
                 facts.requestID = value
+            case 17 where HopByHopHeaders.equalsLowercase(name, "x-forwarded-proto"):
+                facts.hasForwardedProto = true
+            default:
+                if HopByHopHeaders.isHopByHop(name) { facts.hasHopByHop = true }
             }
         }
-        if head.version != .http1_1 { head.version = .http1_1 }
-        HopByHopHeaders.strip(&head.headers)
-        // The relay answers `100 Continue` itself once a member is ready, so the member never waits for it.
-        if facts.expectsContinue { head.headers.remove(name: "expect") }
-        if facts.isChunked { head.headers.add(name: "transfer-encoding", value: "chunked") }
-
-        let previous = head.headers["x-forwarded-for"]
-        if previous.isEmpty {
-            head.headers.add(name: "x-forwarded-for", value: clientAddress)
-        } else {
-            head.headers.replaceOrAdd(name: "x-forwarded-for", value: (previous + [clientAddress]).joined(separator: ", "))
-        }
-        if !configuration.trustForwardedProto || !head.headers.contains(name: "x-forwarded-proto") {
-            head.headers.replaceOrAdd(name: "x-forwarded-proto", value: configuration.forwardedProto)
-        }
-        if let via = configuration.via { appendVia(via, to: &head.headers) }
         return facts
     }
 
-    /// Turns a member's response head into the head sent to the client, in the client's HTTP
-    /// version and with the relay's own connection headers.
-    static func prepareResponse(
-        _ head: inout HTTPResponseHead,
-        clientVersion: HTTPVersion,
-        keepAlive: Bool,
-        configuration: RelayConfiguration
+    /// Writes the head a member receives: HTTP/1.1 (the pool keeps connections alive), the
+    /// client's headers but for the hop-by-hop ones, `Expect` (the relay answers `100 Continue`
+    /// itself once a member is ready, so the member never waits for it), and the ones the relay
+    /// sets: `X-Forwarded-For` appended, `X-Forwarded-Proto` and `X-Request-Id` set, `Via`
+    /// appended. `Host` is kept as the client sent it.
+    static func writeRequestHead(
+        _ head: HTTPRequestHead,
+        facts: RequestFacts,
+        requestID: String,
+        clientAddress: String,
+        configuration: RelayConfiguration,
+        into buffer: inout ByteBuffer
     ) {
-        HopByHopHeaders.strip(&head.headers)
-        if head.version != clientVersion { head.version = clientVersion }
-        setConnection(keepAlive: keepAlive, version: clientVersion, headers: &head.headers)
-        if let via = configuration.via { appendVia(via, to: &head.headers) }
-    }
-
-    /// Whether the client can keep its connection after this response: a response with neither
-    /// `Content-Length` nor a bodyless status can only be framed for HTTP/1.0 by closing.
-    static func responseCanBeFramed(_ head: HTTPResponseHead, clientVersion: HTTPVersion, requestIsHEAD: Bool) -> Bool {
-        if clientVersion.minor >= 1 || requestIsHEAD || !head.status.mayHaveResponseBody { return true }
-        return head.headers.contains(name: "content-length")
-    }
-
-    static func setConnection(keepAlive: Bool, version: HTTPVersion, headers: inout HTTPHeaders) {
-        if version.minor >= 1 {
-            if !keepAlive { headers.add(name: "connection", value: "close") }
-        } else if keepAlive {
-            headers.add(name: "connection", value: "keep-alive")
+        let connectionNamed = facts.hasHopByHop ? HopByHopHeaders.namedByConnection(head.headers) : []
+        let setsProto = !configuration.trustForwardedProto || !facts.hasForwardedProto
+        let keepsRequestID = facts.usableRequestID != nil
+        var forwardedFor = ""
+        var via = ""
+        buffer.writeString(head.method.rawValue)
+        buffer.writeStaticString(" ")
+        buffer.writeString(head.uri)
+        buffer.writeStaticString(" HTTP/1.1\r\n")
+        for (name, value) in head.headers {
+            switch name.utf8.count {
+            case 3 where HopByHopHeaders.equalsLowercase(name, "via") && configuration.via != nil:
+                via += value + ", "
+                continue
+            case 6 where facts.expectsContinue && HopByHopHeaders.equalsLowercase(name, "expect"):
+                continue
+            case 12 where !keepsRequestID && HopByHopHeaders.equalsLowercase(name, "x-request-id"):
+                continue
+            case 15 where HopByHopHeaders.equalsLowercase(name, "x-forwarded-for"):
+                forwardedFor += value + ", "
+                continue
+            case 17 where setsProto && HopByHopHeaders.equalsLowercase(name, "x-forwarded-proto"):
+                continue
+            default:
+                if facts.hasHopByHop,
+                   HopByHopHeaders.isHopByHop(name) || (!connectionNamed.isEmpty && connectionNamed.contains(name.lowercased())) {
+                    continue
+                }
+            }
+            writeHeader(name, value, into: &buffer)
         }
+        if facts.isChunked { buffer.writeStaticString("transfer-encoding: chunked\r\n") }
+        writeHeader("x-forwarded-for", forwardedFor + clientAddress, into: &buffer)
+        if setsProto { writeHeader("x-forwarded-proto", configuration.forwardedProto, into: &buffer) }
+        if !keepsRequestID { writeHeader("x-request-id", requestID, into: &buffer) }
+        if let ours = configuration.via { writeHeader("via", via + ours, into: &buffer) }
+        buffer.writeStaticString("\r\n")
     }
 
-    private static func appendVia(_ via: String, to headers: inout HTTPHeaders) {
-        let previous = headers["via"]
-        if previous.isEmpty {
-            headers.add(name: "via", value: via)
-        } else {
-            headers.replaceOrAdd(name: "via", value: (previous + [via]).joined(separator: ", "))
+    @inline(__always)
+    private static func writeHeader(_ name: String, _ value: String, into buffer: inout ByteBuffer) {
+        buffer.writeString(name)
+        buffer.writeStaticString(": ")
+        buffer.writeString(value)
+        buffer.writeStaticString("\r\n")
+    }
+
+    /// Whether the client can keep its connection after this answer. (The answer's head is
+    /// edited for the client by ``ResponseReader/Head/write(into:http10:keepAlive:passesChunks:via:memberHeader:)``.)
+    /// An answer that ends when the member closes ends the client's connection too; a chunked
+    /// one reaches an HTTP/1.0 client without its chunks, so it is framed by closing as well.
+    static func responseCanBeFramed(_ framing: ResponseReader.Framing, http10: Bool) -> Bool {
+        switch framing {
+        case .empty, .length: true
+        case .chunked: !http10
+        case .untilClose: false
         }
     }
 }

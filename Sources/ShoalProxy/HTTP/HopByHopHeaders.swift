@@ -3,32 +3,17 @@ import NIOHTTP1
 /// Hop-by-hop header handling (RFC 9110 §7.6.1): these headers describe one connection, so a
 /// relay drops them on both hops and sets its own.
 enum HopByHopHeaders {
-    /// Removes `Connection`, `Keep-Alive`, `Proxy-*`, `TE`, `Trailer`, `Transfer-Encoding`,
-    /// `Upgrade` and every header `Connection` names. Allocates nothing when there are none (the
-    /// usual case), and removes in place otherwise.
-    static func strip(_ headers: inout HTTPHeaders) {
-        var found = false
-        for (name, _) in headers where isHopByHop(name) {
-            found = true
-            break
-        }
-        guard found else { return }
-        // Headers named by Connection first, while the Connection values are still there.
+    /// The lower-case names `Connection` lists (besides hop-by-hop ones): dropped on forwarding too.
+    static func namedByConnection(_ headers: HTTPHeaders) -> [String] {
+        var names: [String] = []
         for value in headers["connection"] {
             for token in value.split(separator: ",") {
                 let name = token.trimmingASCIISpaces()
-                if !name.isEmpty, !isHopByHop(name) { headers.remove(name: String(name)) }
+                if !name.isEmpty, !isHopByHop(name) { names.append(name.lowercased()) }
             }
         }
-        var proxyHeaders: [String] = []
-        for (name, _) in headers where name.utf8.count > 6 && isProxy(name) {
-            proxyHeaders.append(name)
-        }
-        for name in proxyHeaders { headers.remove(name: name) }
-        for name in fixedNames { headers.remove(name: name) }
+        return names
     }
-
-    private static let fixedNames = ["connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade"]
 
     /// Whether `name` is hop-by-hop, by length first so most names are rejected in a compare or two.
     @inline(__always)
@@ -41,6 +26,23 @@ enum HopByHopHeaders {
         case 8...: return isProxy(name)
         default: return false
         }
+    }
+
+    /// The same, for a name as raw bytes (a member's response head, see ``ResponseReader``).
+    static func isHopByHop(_ name: UnsafeRawBufferPointer) -> Bool {
+        let equals = ResponseReader.equalsLowercase
+        switch name.count {
+        case 2: return equals(name, "te")
+        case 7: return equals(name, "trailer") || equals(name, "upgrade") || isProxy(name)
+        case 10: return equals(name, "connection") || equals(name, "keep-alive") || isProxy(name)
+        case 17: return equals(name, "transfer-encoding") || isProxy(name)
+        case 8...: return isProxy(name)
+        default: return false
+        }
+    }
+
+    private static func isProxy(_ name: UnsafeRawBufferPointer) -> Bool {
+        name.count > 6 && ResponseReader.equalsLowercase(UnsafeRawBufferPointer(rebasing: name[0..<6]), "proxy-")
     }
 
     /// `Proxy-Connection`, `Proxy-Authorization`, `Proxy-Authenticate` and their kin.

@@ -5,34 +5,37 @@ import NIOHTTP1
 /// stable code in `X-Shoal-Error`, and the request's id in `X-Request-Id` (and in the body, for
 /// whoever reports the error).
 enum LocalResponse {
-    static func head(for error: RelayError, requestID: String = "", version: HTTPVersion, keepAlive: Bool, bodyLength: Int) -> HTTPResponseHead {
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(5)
-        headers.add(name: "content-type", value: "text/plain; charset=utf-8")
-        headers.add(name: "content-length", value: String(bodyLength))
-        headers.add(name: "x-shoal-error", value: error.code.description)
-        if !requestID.isEmpty { headers.add(name: "x-request-id", value: requestID) }
-        ForwardedHeaders.setConnection(keepAlive: keepAlive, version: version, headers: &headers)
-        return HTTPResponseHead(version: version, status: error.status, headers: headers)
-    }
-
-    static func body(for error: RelayError, requestID: String = "", allocator: ByteBufferAllocator) -> ByteBuffer {
-        allocator.buffer(string: error.description + (requestID.isEmpty ? "\n" : " (request \(requestID))\n"))
-    }
-
-    /// A complete `HTTP/1.1` response that closes the connection, as bytes, for when the HTTP
-    /// codec can't be used: the request head never completed (`408`) or could not be parsed
-    /// (`400`, `431`).
-    static func raw(for error: RelayError, allocator: ByteBufferAllocator) -> ByteBuffer {
-        let body = error.description + "\n"
-        var buffer = allocator.buffer(capacity: 160 + body.utf8.count)
-        buffer.writeString("HTTP/1.1 \(error.status.code) \(error.status.reasonPhrase)\r\n")
-        buffer.writeString("content-type: text/plain; charset=utf-8\r\n")
+    /// The whole answer as bytes: the status, a short text body (left out for `HEAD`), the
+    /// error code, the request id, and the relay's connection header.
+    static func bytes(for error: RelayError, requestID: String = "", version: HTTPVersion, keepAlive: Bool,
+                      includeBody: Bool = true, allocator: ByteBufferAllocator) -> ByteBuffer {
+        let body = error.description + (requestID.isEmpty ? "\n" : " (request \(requestID))\n")
+        let http10 = version.minor == 0
+        var buffer = allocator.buffer(capacity: 200 + body.utf8.count)
+        buffer.writeString("\(http10 ? "HTTP/1.0" : "HTTP/1.1") \(error.status.code) \(error.status.reasonPhrase)\r\n")
+        buffer.writeStaticString("content-type: text/plain; charset=utf-8\r\n")
         buffer.writeString("content-length: \(body.utf8.count)\r\n")
         buffer.writeString("x-shoal-error: \(error.code)\r\n")
-        buffer.writeString("connection: close\r\n\r\n")
-        buffer.writeString(body)
+        if !requestID.isEmpty { buffer.writeString("x-request-id: \(requestID)\r\n") }
+        if http10 {
+            if keepAlive { buffer.writeStaticString("connection: keep-alive\r\n") }
+        } else if !keepAlive {
+            buffer.writeStaticString("connection: close\r\n")
+        }
+        buffer.writeStaticString("\r\n")
+        if includeBody { buffer.writeString(body) }
         return buffer
+    }
+
+    /// A complete `HTTP/1.1` response that closes the connection, for when the request head
+    /// never completed (`408`) or could not be parsed (`400`, `431`).
+    static func raw(for error: RelayError, allocator: ByteBufferAllocator) -> ByteBuffer {
+        bytes(for: error, version: .http1_1, keepAlive: false, allocator: allocator)
+    }
+
+    /// `100 Continue`, sent once a member is ready for the body.
+    static func `continue`(version: HTTPVersion) -> ByteBuffer {
+        ByteBuffer(string: version.minor == 0 ? "HTTP/1.0 100 Continue\r\n\r\n" : "HTTP/1.1 100 Continue\r\n\r\n")
     }
 
     /// The error a request decoder failure stands for.

@@ -63,21 +63,16 @@ final class RelayLoop {
         }
     }
 
-    /// Sets up a new client connection's pipeline: guard, HTTP codec, relay.
+    /// Sets up a new client connection's pipeline: guard, request decoder, relay.
     func configure(clientChannel channel: any Channel) throws {
         guard !shared.isStopping.load(ordering: .relaxed) else { throw ChannelError.ioOnClosedChannel }
         shared.statistics.clientConnections.add(1, ordering: .relaxed)
         let sync = channel.pipeline.syncOperations
-        // Outbound validation is off: member headers were validated by the member-side decoder,
-        // and the relay's own values are made here. Errors are answered by the relay (`+Request`).
-        // Pipelining is handled by the relay handler (see `ClientRelayHandler+Pipelining`).
-        try sync.configureHTTPServerPipeline(
-            withPipeliningAssistance: false,
-            withErrorHandling: false,
-            withOutboundHeaderValidation: false,
-            withEncoderConfiguration: HTTPResponseEncoder.Configuration(),
-            withDecoderLimitConfiguration: shared.decoderLimits
-        )
+        // Only requests are decoded; answers go out as bytes (see `ClientRelayHandler`). Errors
+        // are answered by the relay (`+Request`), pipelining is handled by the relay handler
+        // (see `ClientRelayHandler+Pipelining`).
+        try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(
+            leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .drop, limitConfiguration: shared.decoderLimits)))
         let connectionGuard = ConnectionGuard()
         try sync.addHandler(connectionGuard, position: .first)
         let relay = ClientRelayHandler(

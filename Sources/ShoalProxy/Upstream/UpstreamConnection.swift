@@ -1,13 +1,15 @@
 import NIOCore
 import NIOHTTP1
 
-/// One keep-alive connection to a member, as the last handler of its channel. It carries one
-/// client's request at a time (``exchange``) and passes the member's answer straight to it:
-/// both channels share an event loop, so these are plain method calls.
+/// One keep-alive connection to a member, the only handler of its channel: no HTTP codec. It
+/// carries one client's request at a time (``exchange``), writes the request it is given as
+/// bytes (``RequestWriter``), and passes the member's answer straight to the client as it
+/// arrives, framed by a ``ResponseReader``: both channels share an event loop, so these are plain
+/// method calls.
 final class UpstreamConnection: ChannelDuplexHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = HTTPClientRequestPart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     let member: Member
     /// The pool it returns to; weak because the pool holds idle connections.
@@ -26,6 +28,9 @@ final class UpstreamConnection: ChannelDuplexHandler {
 
     private var context: ChannelHandlerContext?
     private var failure: (any Error)?
+    private var reader = ResponseReader()
+    /// The request being sent is chunked: body parts get chunk framing.
+    private var sendsChunks = false
     /// Paused while the client can't take more of the answer (backpressure towards the member).
     private var readsPaused = false
     private var readPending = false
@@ -38,9 +43,29 @@ final class UpstreamConnection: ChannelDuplexHandler {
 
     // MARK: Used by the client side
 
-    @inline(__always)
-    func send(_ part: HTTPClientRequestPart) {
-        context?.write(wrapOutboundOut(part), promise: nil)
+    /// Starts a request with its head (bytes, see ``ForwardedHeaders``); the answer is to a `HEAD`
+    /// or not, and, for an HTTP/1.0 client, a chunked one is passed on without its chunk framing.
+    func sendHead(_ head: ByteBuffer, toHEAD: Bool, chunked: Bool, dechunkResponse: Bool) {
+        guard let context else { return }
+        sendsChunks = chunked
+        reader.expectResponse(toHEAD: toHEAD, dechunk: dechunkResponse)
+        context.write(wrapOutboundOut(head), promise: nil)
+    }
+
+    func sendBody(_ body: ByteBuffer) {
+        guard let context, body.readableBytes > 0 else { return }
+        if sendsChunks {
+            context.write(wrapOutboundOut(RequestWriter.chunkHeader(body.readableBytes, allocator: context.channel.allocator)), promise: nil)
+            context.write(wrapOutboundOut(body), promise: nil)
+            context.write(wrapOutboundOut(RequestWriter.crlf), promise: nil)
+        } else {
+            context.write(wrapOutboundOut(body), promise: nil)
+        }
+    }
+
+    func sendEnd(_ trailers: HTTPHeaders?) {
+        guard let context, sendsChunks else { return }
+        context.write(wrapOutboundOut(RequestWriter.lastChunk(trailers, allocator: context.channel.allocator)), promise: nil)
     }
 
     @inline(__always)
@@ -82,20 +107,34 @@ final class UpstreamConnection: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
-        guard let exchange else {
+        var buffer = unwrapInboundIn(data)
+        guard let exchange, !reader.isDone else {
             // An idle connection has nothing to say; whatever it sent is not ours to relay.
+            lastResponseKeepsAlive = false
             context.close(promise: nil)
             return
         }
-        switch part {
-        case .head(let head):
-            lastResponseKeepsAlive = head.isKeepAlive
-            exchange.upstreamResponseHead(head, from: self)
-        case .body(let body):
-            exchange.upstreamResponseBody(body, from: self)
-        case .end(let trailers):
-            exchange.upstreamResponseEnd(trailers, from: self)
+        do {
+            while let event = try reader.next(&buffer) {
+                switch event {
+                case .head(let head):
+                    lastResponseKeepsAlive = head.keepsAlive
+                    exchange.upstreamResponseHead(head, from: self)
+                case .body(let body):
+                    exchange.upstreamResponseBody(body, from: self)
+                }
+                // The exchange may have let go of this connection (a retry, an abort).
+                guard self.exchange === exchange else { return }
+                if reader.isDone { break }
+            }
+            if reader.isDone {
+                // Bytes beyond the answer: the member is out of step; don't reuse the connection.
+                if buffer.readableBytes > 0 { lastResponseKeepsAlive = false }
+                exchange.upstreamResponseEnd(from: self)
+            }
+        } catch {
+            if failure == nil { failure = error }
+            context.close(promise: nil)
         }
     }
 
@@ -111,6 +150,11 @@ final class UpstreamConnection: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         isActive = false
+        if let exchange, failure == nil, reader.endsAtClose {
+            // An answer without a length ends when the member closes.
+            lastResponseKeepsAlive = false
+            exchange.upstreamResponseEnd(from: self)
+        }
         if let exchange {
             self.exchange = nil
             exchange.upstreamClosed(self, error: failure)

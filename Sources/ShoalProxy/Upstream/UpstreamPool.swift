@@ -73,9 +73,6 @@ final class UpstreamPool {
             .connectTimeout(configuration.connectTimeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    // Outbound validation is off: request headers were validated by the client-side
-                    // decoder, and the relay only adds values it made itself.
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
                     try channel.pipeline.syncOperations.addHandler(UpstreamConnection(member: member))
                 }
             }

@@ -172,6 +172,17 @@ final class RawConnection {
         return received
     }
 
+    /// Reads until what arrived after the first `offset` bytes ends with `suffix`; returns that part.
+    func read(after offset: Int, endingWith suffix: String) async throws -> String {
+        while !String(decoding: received.utf8.dropFirst(offset), as: UTF8.self).hasSuffix(suffix) {
+            guard let bytes = try await inbound.next() else {
+                throw TestFailure("connection closed before \(suffix.debugDescription); got \(received.debugDescription)")
+            }
+            received += String(buffer: bytes)
+        }
+        return String(decoding: received.utf8.dropFirst(offset), as: UTF8.self)
+    }
+
     /// Reads and counts bytes (without keeping them) until `count` have arrived; returns the
     /// count, or fewer if the connection closed first.
     func readBytes(count: Int) async throws -> Int {
