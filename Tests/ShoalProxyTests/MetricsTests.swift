@@ -91,19 +91,8 @@ extension ProxyTests {
         /// The real `shoal frontend` binary: its admin listener's `/metrics` after real requests
         /// through its public port, and its `--log-format json` lines.
         @Test func frontendServesMetricsOnItsAdminPort() async throws {
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("shoal-metrics-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let (directory, manifest) = try webServerManifest()
             defer { try? FileManager.default.removeItem(at: directory) }
-            let manifest = directory.appendingPathComponent("m.yaml").path
-            try """
-                name: m
-                frontend: fe-m
-                command: shoal-webserver
-                args: ["--port", "{port}", "--size", "1024"]
-                port: 8099
-                concurrency: 4
-
-                """.write(toFile: manifest, atomically: true, encoding: .utf8)
             let log = directory.appendingPathComponent("frontend.log").path
             let frontend = try ManagedProcess.startProduct(
                 "shoal", ["frontend", manifest, "--standalone", "--port", "0", "--metrics-port", "0", "--log-format", "json"],

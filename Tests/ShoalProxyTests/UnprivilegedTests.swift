@@ -11,18 +11,8 @@ extension ProxyTests {
     @Suite struct Unprivileged {
         @Test(.enabled(if: getuid() == 0, "needs root to become another user; the suite already runs unprivileged"))
         func frontendServesAsNobody() async throws {
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("shoal-nobody-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let (directory, manifest) = try webServerManifest()
             defer { try? FileManager.default.removeItem(at: directory) }
-            let manifest = directory.appendingPathComponent("m.yaml").path
-            try """
-                name: m
-                command: \(try ProcessRunner.builtProduct("shoal-webserver").path)
-                args: ["--port", "{port}", "--size", "1024"]
-                port: 8099
-                concurrency: 4
-
-                """.write(toFile: manifest, atomically: true, encoding: .utf8)
             let shoal = try ProcessRunner.builtProduct("shoal").path
             let frontend = try ManagedProcess.start(
                 URL(fileURLWithPath: "/usr/bin/setpriv"),

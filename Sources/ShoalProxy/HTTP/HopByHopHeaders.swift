@@ -15,20 +15,19 @@ enum HopByHopHeaders {
         return names
     }
 
-    /// Whether `name` is hop-by-hop, by length first so most names are rejected in a compare or two.
+    /// Whether `name` is hop-by-hop: `Connection`, `Keep-Alive`, `Proxy-*`, `TE`, `Trailer`,
+    /// `Transfer-Encoding`, `Upgrade`.
     @inline(__always)
     static func isHopByHop<S: StringProtocol>(_ name: S) -> Bool {
-        switch name.utf8.count {
-        case 2: return equalsLowercase(name, "te")
-        case 7: return equalsLowercase(name, "trailer") || equalsLowercase(name, "upgrade") || isProxy(name)
-        case 10: return equalsLowercase(name, "connection") || equalsLowercase(name, "keep-alive") || isProxy(name)
-        case 17: return equalsLowercase(name, "transfer-encoding") || isProxy(name)
-        case 8...: return isProxy(name)
-        default: return false
+        if let answer = name.utf8.withContiguousStorageIfAvailable({ isHopByHop(UnsafeRawBufferPointer($0)) }) {
+            return answer
         }
+        var copy = String(name)
+        return copy.withUTF8 { isHopByHop(UnsafeRawBufferPointer($0)) }
     }
 
-    /// The same, for a name as raw bytes (a member's response head, see ``ResponseReader``).
+    /// The same for a name as bytes (a member's response head, see ``ResponseReader``); by length
+    /// first, so most names are ruled out in a compare or two.
     static func isHopByHop(_ name: UnsafeRawBufferPointer) -> Bool {
         let equals = ResponseReader.equalsLowercase
         switch name.count {
@@ -41,14 +40,9 @@ enum HopByHopHeaders {
         }
     }
 
+    /// `Proxy-Connection`, `Proxy-Authorization`, `Proxy-Authenticate` and their kin.
     private static func isProxy(_ name: UnsafeRawBufferPointer) -> Bool {
         name.count > 6 && ResponseReader.equalsLowercase(UnsafeRawBufferPointer(rebasing: name[0..<6]), "proxy-")
-    }
-
-    /// `Proxy-Connection`, `Proxy-Authorization`, `Proxy-Authenticate` and their kin.
-    @inline(__always)
-    private static func isProxy<S: StringProtocol>(_ name: S) -> Bool {
-        hasLowercasePrefix(name, "proxy-")
     }
 
     /// Case-insensitive equality with a lower-case ASCII literal made of letters and `-`.
@@ -61,17 +55,6 @@ enum HopByHopHeaders {
             for byte in name.utf8 {
                 if byte | 0x20 != expected[index] { return false }
                 index += 1
-            }
-            return true
-        }
-    }
-
-    @inline(__always)
-    static func hasLowercasePrefix<S: StringProtocol>(_ name: S, _ prefix: StaticString) -> Bool {
-        guard name.utf8.count >= prefix.utf8CodeUnitCount else { return false }
-        return prefix.withUTF8Buffer { expected in
-            for (index, byte) in zip(expected.indices, name.utf8) where byte | 0x20 != expected[index] {
-                return false
             }
             return true
         }

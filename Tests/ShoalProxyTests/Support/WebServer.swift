@@ -27,6 +27,25 @@ final class WebServer: Sendable {
     deinit { process.stop() }
 }
 
+/// A fresh temporary directory holding `m.yaml`, the manifest of service `m`: the real
+/// `shoal-webserver`, by its full path (so any user can start it), 1 KB documents. The caller
+/// removes the directory.
+func webServerManifest() throws -> (directory: URL, manifest: String) {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("shoal-manifest-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    let manifest = directory.appendingPathComponent("m.yaml").path
+    try """
+        name: m
+        frontend: fe-m
+        command: \(try ProcessRunner.builtProduct("shoal-webserver").path)
+        args: ["--port", "{port}", "--size", "1024"]
+        port: 8099
+        concurrency: 4
+
+        """.write(toFile: manifest, atomically: true, encoding: .utf8)
+    return (directory, manifest)
+}
+
 struct TestFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
