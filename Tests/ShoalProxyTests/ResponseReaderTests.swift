@@ -66,6 +66,13 @@ extension ProxyTests {
             }
         }
 
+        /// However many interim answers come first, in one read: dropped in a loop, not by recursion.
+        @Test func manyInterimAnswersBeforeTheFinalOne() throws {
+            let answer = String(repeating: "HTTP/1.1 100 Continue\r\n\r\n", count: 20_000) + "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+            let read = try Self.read(answer, step: answer.utf8.count)
+            #expect(read.head?.status == 200 && read.body == "ok" && read.done)
+        }
+
         @Test func answersThatWouldDesynchroniseTheConnectionAreErrors() {
             let malformed = [
                 "HTTP/1.1 2OO OK\r\n\r\n",

@@ -92,14 +92,14 @@ struct ResponseReader {
     mutating func next(_ buffer: inout ByteBuffer) throws(ResponseError) -> Event? {
         switch state {
         case .head:
-            guard let headBytes = try takeHead(&buffer) else { return nil }
-            let head = try Self.parse(headBytes, requestIsHEAD: requestIsHEAD)
-            if (100..<200).contains(head.status) {
+            var head: Head
+            repeat {
+                guard let headBytes = try takeHead(&buffer) else { return nil }
+                head = try Self.parse(headBytes, requestIsHEAD: requestIsHEAD)
                 // `101` would switch protocols, which the relay does not relay.
                 if head.status == 101 { throw ResponseError("the member switched protocols (101), which the relay does not support") }
-                // Interim answers (`100 Continue`, `103 Early Hints`): the relay sent its own `100`.
-                return try next(&buffer)
-            }
+                // Interim answers (`100 Continue`, `103 Early Hints`) are dropped: the relay sent its own `100`.
+            } while head.status < 200
             switch head.framing {
             case .empty, .length(0): state = .done
             case .length(let length): state = .body(remaining: length)
