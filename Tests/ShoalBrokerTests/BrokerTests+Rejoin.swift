@@ -75,14 +75,8 @@ extension BrokerTests {
         @Test("a silent host not heard from during its quarantine is taken for dead: deleted from PVM and added again")
         func silentDeadHostIsRestarted() async throws {
             try await withBroker(hosts: twoHosts, configure: { $0.leaseTTL = .seconds(600) }) { h in
-                try await h.register("a", max: 4)
-                let silent = try await h.activeLease("a")
-                let serving = try await h.activeLease("a")
+                let (_, serving) = try await silenceFirstHost(h)
                 #expect(try await h.lease(serving.id).lease.host == "c2")
-
-                try await h.advance(by: .seconds(4), reportingFrom: [serving.task])
-                try await h.broker.tick()
-                #expect(try await h.lease(silent.id).lease.revocation == .hostFailed)
                 #expect(try await h.broker.pool().hosts.map(\.down) == [true, false])
 
                 try await h.advance(by: .seconds(30), reportingFrom: [serving.task])
@@ -104,13 +98,7 @@ extension BrokerTests {
         @Test("a silent host heard from during its quarantine (its link was cut) comes back after it, without a restart")
         func silentLiveHostReturnsAfterQuarantine() async throws {
             try await withBroker(hosts: twoHosts, configure: { $0.leaseTTL = .seconds(600) }) { h in
-                try await h.register("a", max: 4)
-                let silent = try await h.activeLease("a")
-                let serving = try await h.activeLease("a")
-
-                try await h.advance(by: .seconds(4), reportingFrom: [serving.task])
-                try await h.broker.tick()
-                #expect(try await h.lease(silent.id).lease.revocation == .hostFailed)
+                let (silent, serving) = try await silenceFirstHost(h)
                 // The link is back: the stop order got through and the stranded worker exited.
                 try await h.advance(by: .seconds(5), reportingFrom: [serving.task])
                 try await h.broker.handle(.exited(task: silent.task))
@@ -122,6 +110,18 @@ extension BrokerTests {
                 #expect(!h.launcher.calls.contains { if case .remove = $0 { true } else { false } })
                 #expect(h.addCalls == 0)
             }
+        }
+
+        /// Service `a` holds a lease on each host; c1 then goes silent for 4 s while c2 reports, and
+        /// its lease is revoked as the host's failure. Returns (c1's lease, c2's lease).
+        private func silenceFirstHost(_ h: BrokerHarness) async throws -> (silent: (id: String, task: Int32), serving: (id: String, task: Int32)) {
+            try await h.register("a", max: 4)
+            let silent = try await h.activeLease("a")
+            let serving = try await h.activeLease("a")
+            try await h.advance(by: .seconds(4), reportingFrom: [serving.task])
+            try await h.broker.tick()
+            #expect(try await h.lease(silent.id).lease.revocation == .hostFailed)
+            return (silent, serving)
         }
 
         private func tick(_ h: BrokerHarness, after duration: Duration) async throws {

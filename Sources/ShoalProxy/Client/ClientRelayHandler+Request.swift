@@ -79,7 +79,7 @@ extension ClientRelayHandler {
             upstream?.sendBody(body)
             upstreamNeedsFlush = true
         case .awaitingAdmission, .connecting:
-            buffered.append(.body(.byteBuffer(body)))
+            buffered.append(.body(body))
         case .discarding, .idle, .closed:
             break
         }
@@ -179,9 +179,7 @@ extension ClientRelayHandler {
         connection.sendHead(head, toHEAD: requestIsHEAD, chunked: requestIsChunked, dechunkResponse: clientVersion.minor == 0)
         while let part = buffered.popFirst() {
             switch part {
-            case .head: break
-            case .body(.byteBuffer(let body)): connection.sendBody(body)
-            case .body: break  // Only byte buffers are ever buffered.
+            case .body(let body): connection.sendBody(body)
             case .end(let trailers):
                 requestSent = true
                 connection.sendEnd(trailers)

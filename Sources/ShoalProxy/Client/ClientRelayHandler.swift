@@ -103,7 +103,13 @@ final class ClientRelayHandler: ChannelDuplexHandler {
     var admissionTicket: EventLoopPromise<Void>?
     var upstream: UpstreamConnection?
     /// Request parts that arrived before a member connection was ready.
-    var buffered = CircularBuffer<HTTPClientRequestPart>(initialCapacity: 0)
+    var buffered = CircularBuffer<PendingPart>(initialCapacity: 0)
+
+    /// A part of the request body that arrived before its member connection was ready.
+    enum PendingPart {
+        case body(ByteBuffer)
+        case end(HTTPHeaders?)
+    }
     var requestEnded = false
     var requestSent = false
     var responseStarted = false

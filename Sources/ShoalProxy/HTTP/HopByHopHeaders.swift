@@ -29,7 +29,7 @@ enum HopByHopHeaders {
     /// The same for a name as bytes (a member's response head, see ``ResponseReader``); by length
     /// first, so most names are ruled out in a compare or two.
     static func isHopByHop(_ name: UnsafeRawBufferPointer) -> Bool {
-        let equals = ResponseReader.equalsLowercase
+        let equals: (UnsafeRawBufferPointer, StaticString) -> Bool = equalsLowercase
         switch name.count {
         case 2: return equals(name, "te")
         case 7: return equals(name, "trailer") || equals(name, "upgrade") || isProxy(name)
@@ -42,22 +42,40 @@ enum HopByHopHeaders {
 
     /// `Proxy-Connection`, `Proxy-Authorization`, `Proxy-Authenticate` and their kin.
     private static func isProxy(_ name: UnsafeRawBufferPointer) -> Bool {
-        name.count > 6 && ResponseReader.equalsLowercase(UnsafeRawBufferPointer(rebasing: name[0..<6]), "proxy-")
+        name.count > 6 && equalsLowercase(UnsafeRawBufferPointer(rebasing: name[0..<6]), "proxy-")
     }
 
     /// Case-insensitive equality with a lower-case ASCII literal made of letters and `-`.
-    /// (`| 0x20` folds upper to lower case; for `-` it could also match CR, which no decoded name holds.)
+    /// (`| 0x20` folds upper to lower case; for `-` it could also match CR, which no header name holds.)
     @inline(__always)
-    static func equalsLowercase<S: StringProtocol>(_ name: S, _ lowercase: StaticString) -> Bool {
-        guard name.utf8.count == lowercase.utf8CodeUnitCount else { return false }
+    static func equalsLowercase(_ name: UnsafeRawBufferPointer, _ lowercase: StaticString) -> Bool {
+        guard name.count == lowercase.utf8CodeUnitCount else { return false }
         return lowercase.withUTF8Buffer { expected in
-            var index = 0
-            for byte in name.utf8 {
-                if byte | 0x20 != expected[index] { return false }
-                index += 1
-            }
+            for index in 0..<name.count where name[index] | 0x20 != expected[index] { return false }
             return true
         }
+    }
+
+    /// The same for a name as a string (decoded request headers).
+    @inline(__always)
+    static func equalsLowercase<S: StringProtocol>(_ name: S, _ lowercase: StaticString) -> Bool {
+        if let answer = name.utf8.withContiguousStorageIfAvailable({ equalsLowercase(UnsafeRawBufferPointer($0), lowercase) }) {
+            return answer
+        }
+        var copy = String(name)
+        return copy.withUTF8 { equalsLowercase(UnsafeRawBufferPointer($0), lowercase) }
+    }
+
+    /// Whether a header name (bytes) is `name`, ignoring ASCII case, without making a string.
+    static func sameName(_ bytes: UnsafeRawBufferPointer, _ name: String) -> Bool {
+        guard bytes.count == name.utf8.count else { return false }
+        for (byte, other) in zip(bytes, name.utf8) where lowered(byte) != lowered(other) { return false }
+        return true
+    }
+
+    @inline(__always)
+    private static func lowered(_ byte: UInt8) -> UInt8 {
+        (65...90).contains(byte) ? byte + 32 : byte
     }
 }
 

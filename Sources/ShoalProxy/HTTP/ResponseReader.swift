@@ -221,26 +221,26 @@ struct ResponseReader {
             let name = UnsafeRawBufferPointer(rebasing: bytes[start..<colon])
             let value = UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd])
             switch name.count {
-            case 14 where equalsLowercase(name, "content-length"):
+            case 14 where HopByHopHeaders.equalsLowercase(name, "content-length"):
                 guard let length = decimal(value) else { throw ResponseError("invalid Content-Length") }
                 if let contentLength, contentLength != length { throw ResponseError("conflicting Content-Length values") }
                 contentLength = length
-            case 17 where equalsLowercase(name, "transfer-encoding"):
+            case 17 where HopByHopHeaders.equalsLowercase(name, "transfer-encoding"):
                 hasTransferEncoding = true
                 needsEditing = true
                 isChunked = lastTokenIsChunked(value)
-            case 10 where equalsLowercase(name, "connection"):
+            case 10 where HopByHopHeaders.equalsLowercase(name, "connection"):
                 needsEditing = true
                 forEachToken(value) { token in
-                    if equalsLowercase(token, "close") {
+                    if HopByHopHeaders.equalsLowercase(token, "close") {
                         closeToken = true
-                    } else if equalsLowercase(token, "keep-alive") {
+                    } else if HopByHopHeaders.equalsLowercase(token, "keep-alive") {
                         keepAliveToken = true
                     } else {
                         connectionNamed.append(String(decoding: token, as: UTF8.self).lowercased())
                     }
                 }
-            case 13 where status >= 502 && status <= 504 && equalsLowercase(name, "x-shoal-error"):
+            case 13 where status >= 502 && status <= 504 && HopByHopHeaders.equalsLowercase(name, "x-shoal-error"):
                 shoalError = String(decoding: value, as: UTF8.self)
             default:
                 if HopByHopHeaders.isHopByHop(name) { needsEditing = true }
@@ -309,14 +309,6 @@ struct ResponseReader {
         }
     }
 
-    static func equalsLowercase(_ bytes: UnsafeRawBufferPointer, _ lowercase: StaticString) -> Bool {
-        guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
-        return lowercase.withUTF8Buffer { expected in
-            for index in 0..<bytes.count where bytes[index] | 0x20 != expected[index] { return false }
-            return true
-        }
-    }
-
     private static func forEachToken(_ value: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Void) {
         var start = 0
         while start < value.count {
@@ -335,7 +327,7 @@ struct ResponseReader {
         var last: UnsafeRawBufferPointer?
         forEachToken(value) { last = $0 }
         guard let last else { return false }
-        return equalsLowercase(last, "chunked")
+        return HopByHopHeaders.equalsLowercase(last, "chunked")
     }
 }
 
@@ -516,13 +508,10 @@ extension ResponseReader.Head {
     }
 
     private func dropsHeader(_ name: UnsafeRawBufferPointer, passesChunks: Bool, memberHeader: String?) -> Bool {
-        if ResponseReader.equalsLowercase(name, "transfer-encoding") { return !passesChunks }
-        if ResponseReader.equalsLowercase(name, "content-length") { return hasTransferEncoding }
+        if HopByHopHeaders.equalsLowercase(name, "transfer-encoding") { return !passesChunks }
+        if HopByHopHeaders.equalsLowercase(name, "content-length") { return hasTransferEncoding }
         if HopByHopHeaders.isHopByHop(name) { return true }
-        if !connectionNamed.isEmpty || memberHeader != nil {
-            let lowercased = String(decoding: name, as: UTF8.self).lowercased()
-            return connectionNamed.contains(lowercased) || lowercased == memberHeader?.lowercased()
-        }
-        return false
+        if let memberHeader, HopByHopHeaders.sameName(name, memberHeader) { return true }
+        return connectionNamed.contains { HopByHopHeaders.sameName(name, $0) }
     }
 }
