@@ -65,6 +65,21 @@ extension ProxyTests {
             web.stop()
         }
 
+        @Test(arguments: [
+            "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+            "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+        ])
+        func tunnelsAndOtherTransferCodingsGet501(request: String) async throws {
+            let web = try WebServer()
+            let relay = try await Self.relay(web)
+            let answer = try await Self.exchange(relay.port, request)
+            #expect(answer.hasPrefix("HTTP/1.1 501 Not Implemented\r\n"), "got \(answer.debugDescription)")
+            #expect(answer.contains("x-shoal-error: not-implemented\r\n"))
+            try await Self.stillServes(relay.port)
+            await relay.shutdown()
+            web.stop()
+        }
+
         @Test func declaredBodyOverTheLimitGets413AtOnce() async throws {
             let web = try WebServer()
             let relay = try await Self.relay(web)

@@ -130,6 +130,40 @@ extension ProxyTests {
             web.stop()
         }
 
+        /// The chunked body reaches the member as the client framed it (extensions, trailers): the
+        /// service, which decodes it with its own parser, echoes exactly the data.
+        @Test func chunkedBodyWithExtensionsAndTrailersPassesAsItCame() async throws {
+            let web = try WebServer()
+            let relay = HTTPRelayServer.serviceManager(local: web.address, configuration: testConfiguration(), logger: LogCapture().logger)
+            try await relay.start()
+
+            let raw = try await RawConnection.with(port: relay.port) { connection in
+                // An empty line before the request line, split between two sends, is ignored (RFC 9112 §2.2).
+                try await connection.send("\r\n\r")
+                try await connection.send("\nPOST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+                try await connection.send("5;name=value;q=\"a \\\"b\"\r\nhello\r\n6\r\n world\r\n")
+                try await connection.send("0\r\nx-checksum: 1234\r\n\r\n")
+                return try await connection.readToEnd()
+            }
+            #expect(raw.hasPrefix("HTTP/1.1 200 OK\r\n"), "got \(raw.debugDescription)")
+            #expect(Self.chunkData(raw) == "hello world", "got \(raw.debugDescription)")
+
+            await relay.shutdown()
+            web.stop()
+        }
+
+        /// The data of a chunked answer (`raw` is the whole answer, head included).
+        static func chunkData(_ raw: String) -> String? {
+            guard let headEnd = raw.range(of: "\r\n\r\n") else { return nil }
+            var rest = raw[headEnd.upperBound...]
+            var data = ""
+            while let lineEnd = rest.range(of: "\r\n"), let size = Int(rest[..<lineEnd.lowerBound], radix: 16), size > 0 {
+                data += rest[lineEnd.upperBound...].prefix(size)
+                rest = rest[lineEnd.upperBound...].dropFirst(size + 1)  // "\r\n" is one Character.
+            }
+            return data
+        }
+
         @Test func expectContinueIsAnsweredByTheRelay() async throws {
             let web = try WebServer()
             let relay = HTTPRelayServer.serviceManager(local: web.address, configuration: testConfiguration(), logger: LogCapture().logger)

@@ -40,7 +40,6 @@ extension ClientRelayHandler {
         let error = RelayError(.requestTimeout, "request head not complete within \(Self.seconds(configuration.requestHeadTimeout))")
         logger.notice("\(error)", metadata: ["client": "\(clientAddress)"])
         shared.statistics.countLocalResponse(error.code)
-        // No request head was decoded, so the codec has no request to answer: write below it.
         closeGracefully(writing: LocalResponse.raw(for: error, allocator: context?.channel.allocator ?? ByteBufferAllocator()))
     }
 

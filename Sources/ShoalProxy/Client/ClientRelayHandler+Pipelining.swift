@@ -1,13 +1,13 @@
 import NIOCore
-import NIOHTTP1
 
-/// HTTP/1.1 pipelining: requests sent before the previous answer is out wait their turn.
+/// Reading requests from the client's bytes, and HTTP/1.1 pipelining: a request sent before the
+/// previous answer is out stays unread in ``input`` until its turn.
 ///
 /// The relay does this itself instead of using NIO's `HTTPServerPipelineHandler`, which holds
 /// the client's reads during every answer; releasing them costs two `epoll_ctl` system calls per
-/// request. Here reads are held only while pipelined requests actually wait.
+/// request. Here reads are held only while a pipelined request actually waits.
 extension ClientRelayHandler {
-    /// Whether request parts arriving now belong to the request in progress (or start the next).
+    /// Whether bytes arriving now belong to the request in progress (or start the next).
     var isTakingCurrentRequest: Bool {
         switch phase {
         case .idle: true
@@ -16,22 +16,48 @@ extension ClientRelayHandler {
         }
     }
 
-    /// Hands waiting parts over while they belong to the request in progress; answers a waiting
-    /// parse error in turn; closes a half-closed connection once nothing is left.
-    func deliverPipelined() {
-        while isTakingCurrentRequest, let part = pipelined.popFirst() {
-            dispatch(part)
+    /// Client bytes wait for the request in progress to be answered.
+    var hasWaitingInput: Bool { (input?.readableBytes ?? 0) > 0 }
+
+    /// Reads as much of ``input`` as the request in progress can take, handing each part to it;
+    /// a malformed request is answered (when its turn comes, so after the ones before it). Once
+    /// idle with nothing waiting: times a started head, or closes a half-closed connection.
+    func processInput() {
+        // A request answered at once (a refusal) comes back here: the loop below goes on instead.
+        guard !isProcessingInput else { return }
+        isProcessingInput = true
+        defer { isProcessingInput = false }
+        while isTakingCurrentRequest {
+            var bytes = input ?? Self.noBytes
+            input = nil
+            let event: RequestReader.Event?
+            do {
+                event = try reader.next(&bytes)
+            } catch {
+                requestUnparsable(error)
+                return
+            }
+            if bytes.readableBytes > 0 { input = bytes }
+            guard let event else { break }
+            switch event {
+            case .head(let head): requestHead(head)
+            case .body(let body): requestBody(body)
+            case .end:
+                reader.nextRequest()
+                requestEnd()
+            }
         }
-        guard phase == .idle, pipelined.isEmpty else { return }
-        if let error = pipelinedError {
-            pipelinedError = nil
-            requestUnparsable(error)
-            return
-        }
+        guard phase == .idle, !hasWaitingInput else { return }
         if inputClosed {
             closeGracefully()
             return
         }
+        if reader.isMidRequest, !sawRequestBytes {
+            // Part of the next head came with the last request: its time runs from now.
+            requestBytesArrived()
+        }
         resumeReadsIfPossible()
     }
+
+    private static let noBytes = ByteBuffer()
 }

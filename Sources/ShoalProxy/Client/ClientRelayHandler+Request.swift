@@ -1,12 +1,11 @@
 import Logging
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 import Synchronization
 
 /// The request's way in: admission, member choice, connection, streaming the body, retries.
 extension ClientRelayHandler {
-    func requestHead(_ clientHead: HTTPRequestHead) {
+    func requestHead(_ clientHead: RequestReader.Head) {
         guard phase == .idle else {
             // channelRead queues requests that arrive early; anything else is a bug we won't relay.
             closeNow()
@@ -15,32 +14,28 @@ extension ClientRelayHandler {
         generation &+= 1
         requestStartedAt = NIODeadline.now().uptimeNanoseconds
         sawRequestBytes = false
-        clientVersion = clientHead.version
-        clientKeepAlive = clientHead.isKeepAlive
-        requestIsHEAD = clientHead.method == .HEAD
+        clientIsHTTP10 = clientHead.isHTTP10
+        clientKeepAlive = clientHead.keepAlive
+        requestIsHEAD = clientHead.method == .head
         requestEnded = false
         requestSent = false
         responseStarted = false
-        bodyBytes = 0
         retriesLeft = 1
         staleRetryUsed = false
         forceFreshConnection = false
 
-        let facts = ForwardedHeaders.inspect(clientHead)
         // A request id made here is passed on, so the member's logs and ours name the same request.
-        requestID = facts.usableRequestID ?? loop.nextRequestID()
-        var upstreamHead = context?.channel.allocator.buffer(capacity: 512) ?? ByteBuffer()
-        ForwardedHeaders.writeRequestHead(clientHead, facts: facts, requestID: requestID, clientAddress: clientAddress,
+        requestID = clientHead.usableRequestID ?? loop.nextRequestID()
+        var upstreamHead = context?.channel.allocator.buffer(capacity: clientHead.bytes.readableBytes + 128) ?? ByteBuffer()
+        ForwardedHeaders.writeRequestHead(clientHead, requestID: requestID, clientAddress: clientAddress,
                                           configuration: configuration, into: &upstreamHead)
         self.upstreamHead = upstreamHead
-        requestHead = clientHead
-        requestHasBody = facts.hasBody
-        requestIsChunked = facts.isChunked
-        expectsContinue = facts.expectsContinue
-        isReplayable = configuration.retryIdempotentRequests && !facts.hasBody
-            && (clientHead.method == .GET || clientHead.method == .HEAD)
+        request = clientHead
+        requestHasBody = clientHead.hasBody
+        expectsContinue = clientHead.expectsContinue
+        isReplayable = configuration.retryIdempotentRequests && !clientHead.hasBody && clientHead.method != .other
 
-        if let length = facts.contentLength, length > configuration.maxRequestBodyBytes {
+        if let length = clientHead.contentLength, length > configuration.maxRequestBodyBytes {
             fail(RelayError(.bodyTooLarge, "request body of \(length) bytes exceeds the limit of \(configuration.maxRequestBodyBytes)"))
             return
         }
@@ -68,8 +63,7 @@ extension ClientRelayHandler {
     }
 
     func requestBody(_ body: ByteBuffer) {
-        bodyBytes += body.readableBytes
-        if bodyBytes > configuration.maxRequestBodyBytes {
+        if reader.bodyBytes > configuration.maxRequestBodyBytes {
             requestBodyTooLarge()
             return
         }
@@ -79,24 +73,25 @@ extension ClientRelayHandler {
             upstream?.sendBody(body)
             upstreamNeedsFlush = true
         case .awaitingAdmission, .connecting:
-            buffered.append(.body(body))
+            buffered.append(body)
         case .discarding, .idle, .closed:
             break
         }
     }
 
-    func requestEnd(_ trailers: HTTPHeaders?) {
+    func requestEnd() {
         requestEnded = true
         switch phase {
         case .exchanging:
             guard let upstream else { return }
-            upstream.sendEnd(trailers)
-            upstream.flush()
-            upstreamNeedsFlush = false
+            if upstreamNeedsFlush {
+                upstreamNeedsFlush = false
+                upstream.flush()
+            }
             requestSent = true
             if !responseStarted { deadline = loop.now + configuration.responseHeadTimeout }
         case .awaitingAdmission, .connecting:
-            buffered.append(.end(trailers))
+            break  // `attach` sends what is buffered, and knows the request ended.
         case .discarding:
             becomeIdle()
         case .idle, .closed:
@@ -173,23 +168,13 @@ extension ClientRelayHandler {
         phase = .exchanging
         requestSent = false
         if expectsContinue, !requestEnded {
-            context.writeAndFlush(wrapOutboundOut(LocalResponse.continue(version: clientVersion)), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(LocalResponse.continue(http10: clientIsHTTP10)), promise: nil)
             expectsContinue = false
         }
-        connection.sendHead(head, toHEAD: requestIsHEAD, chunked: requestIsChunked, dechunkResponse: clientVersion.minor == 0)
-        while let part = buffered.popFirst() {
-            switch part {
-            case .body(let body): connection.sendBody(body)
-            case .end(let trailers):
-                requestSent = true
-                connection.sendEnd(trailers)
-            }
-        }
-        if requestEnded, !requestSent {
-            // A retry: the end went to the failed connection.
-            connection.sendEnd(nil)
-            requestSent = true
-        }
+        connection.sendHead(head, toHEAD: requestIsHEAD, dechunkResponse: clientIsHTTP10)
+        // The body goes on as it came (chunk framing included), so its end needs no bytes of its own.
+        while let body = buffered.popFirst() { connection.sendBody(body) }
+        requestSent = requestEnded
         connection.flush()
         upstreamNeedsFlush = false
         deadline = loop.now + (requestSent ? configuration.responseHeadTimeout : configuration.requestBodyIdleTimeout)
@@ -266,9 +251,8 @@ extension ClientRelayHandler {
         }
     }
 
-    /// The codec could not parse the request: answer below the codec and close.
-    func requestUnparsable(_ error: any Error) {
-        let relayError = LocalResponse.error(forDecoderError: error)
+    /// The request could not be read (malformed, over a limit, cut short): answer and close.
+    func requestUnparsable(_ relayError: RelayError) {
         logger.notice("bad request", metadata: ["client": "\(clientAddress)", "error": "\(relayError)"])
         let wasAnswering = responseStarted && phase != .idle
         phase = .closed
@@ -287,9 +271,9 @@ extension ClientRelayHandler {
     /// member (with its lease, for a back-end). Built only when a line is written.
     func requestMetadata(member: Member?) -> Logger.Metadata {
         var metadata: Logger.Metadata = ["request": "\(requestID)", "client": "\(clientAddress)"]
-        if let head = requestHead {
-            metadata["method"] = "\(head.method)"
-            metadata["uri"] = "\(head.uri)"
+        if let request {
+            metadata["method"] = "\(request.methodName)"
+            metadata["uri"] = "\(request.target)"
         }
         if let member {
             metadata["member"] = "\(member.name)"
@@ -338,12 +322,12 @@ extension ClientRelayHandler {
         sawRequestBytes = false
         deadline = loop.now + configuration.clientIdleTimeout
         upstreamHead = nil
-        requestHead = nil
+        request = nil
         if closeAfterResponse {
             closeGracefully()
             return
         }
-        deliverPipelined()
+        processInput()
     }
 
     static func describe(_ error: any Error) -> String {

@@ -10,7 +10,7 @@ extension ClientRelayHandler {
         if let member, retryAfterWorkerRefusal(head, from: connection, member: member) { return }
         responseStarted = true
         responseStatus = head.status
-        let http10 = clientVersion.minor == 0
+        let http10 = clientIsHTTP10
         if !clientKeepAlive || inputClosed || shared.admission.isDraining
             || !ForwardedHeaders.responseCanBeFramed(head.framing, http10: http10)
         {
@@ -65,6 +65,9 @@ extension ClientRelayHandler {
 
     func upstreamResponseEnd(from connection: UpstreamConnection) {
         guard connection === upstream, let context else { return }
+        // The answer goes out first: the book-keeping below is off the client's path.
+        context.flush()
+        guard connection === upstream else { return }  // The flush failed; the exchange is gone.
         upstream = nil
         member?.recordResponse(status: responseStatus, nanoseconds: NIODeadline.now().uptimeNanoseconds &- requestStartedAt)
         if requestSent {
@@ -76,23 +79,23 @@ extension ClientRelayHandler {
         }
         finishRequest()
         clientNeedsFlush = false
-        let close = closeAfterResponse || (inputClosed && pipelined.isEmpty)
+        let close = closeAfterResponse || (inputClosed && !hasWaitingInput)
         if close {
             phase = .closed
         } else if requestEnded {
             phase = .idle
             sawRequestBytes = false
             upstreamHead = nil
+            request = nil
             deadline = loop.now + configuration.clientIdleTimeout
         } else {
             phase = .discarding
             deadline = loop.now + configuration.requestBodyIdleTimeout
         }
-        context.flush()
         if close {
             closeGracefully()
         } else {
-            deliverPipelined()
+            processInput()
         }
     }
 
@@ -114,9 +117,9 @@ extension ClientRelayHandler {
         }
 
         responseStarted = true
-        let close = closeAfterResponse || (inputClosed && pipelined.isEmpty) || !clientKeepAlive
+        let close = closeAfterResponse || (inputClosed && !hasWaitingInput) || !clientKeepAlive
             || (!requestEnded && requestHasBody)
-        let response = LocalResponse.bytes(for: error, requestID: requestID, version: clientVersion, keepAlive: !close,
+        let response = LocalResponse.bytes(for: error, requestID: requestID, http10: clientIsHTTP10, keepAlive: !close,
                                            includeBody: !requestIsHEAD, allocator: context.channel.allocator)
         if close {
             phase = .closed
@@ -133,7 +136,7 @@ extension ClientRelayHandler {
         if close {
             closeGracefully()
         } else {
-            deliverPipelined()
+            processInput()
         }
     }
 }

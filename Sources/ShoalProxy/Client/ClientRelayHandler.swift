@@ -1,13 +1,12 @@
 import Logging
 import NIOCore
-import NIOHTTP1
 
 /// One client connection of the relay: takes each request (admission, member choice, pooled
 /// upstream connection), streams it to the member and the answer back, and answers itself when
 /// it must (`4xx`/`5xx`).
 ///
-/// Requests on one connection are strictly one after another: pipelined ones wait in
-/// ``pipelined`` (see `+Pipelining`). The member's channel lives on the same event loop, so
+/// Requests on one connection are strictly one after another: pipelined ones wait, unread, in
+/// ``input`` (see `+Pipelining`). The member's channel lives on the same event loop, so
 /// relaying is direct method calls between this handler and ``UpstreamConnection``.
 ///
 /// Backpressure, both ways, by holding back `read()`: this handler swallows the client
@@ -18,9 +17,10 @@ import NIOHTTP1
 /// The request lifecycle lives in `+Request`, the answer's in `+Response`, deadlines in
 /// `+Deadlines`, pipelined requests in `+Pipelining`.
 final class ClientRelayHandler: ChannelDuplexHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    /// Answers go out as bytes: the member's head edited in place (``ResponseReader``), its body as
-    /// it came, or the relay's own (``LocalResponse``). Only requests are decoded.
+    /// Requests come in as bytes, read by a ``RequestReader``; answers go out as bytes: the
+    /// member's head edited (``ResponseReader``), its body as it came, or the relay's own
+    /// (``LocalResponse``). No HTTP codec on either side.
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -63,10 +63,11 @@ final class ClientRelayHandler: ChannelDuplexHandler {
     /// A `read()` held back for backpressure.
     var readPending = false
     var clientWritable = true
-    /// Parts of requests that arrived while an earlier one was still being answered.
-    var pipelined = CircularBuffer<HTTPServerRequestPart>(initialCapacity: 0)
-    /// A parse error in a pipelined request, answered when its turn comes.
-    var pipelinedError: (any Error)?
+    /// The client's bytes not read yet: a pipelined request waiting for the current one's answer.
+    var input: ByteBuffer?
+    var reader: RequestReader
+    /// ``processInput()`` is running (a request answered at once must not recurse into it).
+    var isProcessingInput = false
     /// Moves on with every request and every abort, so late callbacks (connect, admission) can
     /// tell they belong to a request that is gone.
     var generation = 0
@@ -79,15 +80,13 @@ final class ClientRelayHandler: ChannelDuplexHandler {
     /// The member's answer's status code, once its head is in.
     var responseStatus: UInt = 0
     /// The client's head, for log lines.
-    var requestHead: HTTPRequestHead?
+    var request: RequestReader.Head?
     /// The head the member gets, as bytes (kept for a retry).
     var upstreamHead: ByteBuffer?
-    var clientVersion = HTTPVersion.http1_1
+    var clientIsHTTP10 = false
     var clientKeepAlive = true
     var requestIsHEAD = false
     var requestHasBody = false
-    /// The request body comes chunked (and goes on chunked).
-    var requestIsChunked = false
     var expectsContinue = false
     /// May be sent again after its member failed before answering (GET/HEAD, no body).
     var isReplayable = false
@@ -102,18 +101,11 @@ final class ClientRelayHandler: ChannelDuplexHandler {
     var holdsAdmission = false
     var admissionTicket: EventLoopPromise<Void>?
     var upstream: UpstreamConnection?
-    /// Request parts that arrived before a member connection was ready.
-    var buffered = CircularBuffer<PendingPart>(initialCapacity: 0)
-
-    /// A part of the request body that arrived before its member connection was ready.
-    enum PendingPart {
-        case body(ByteBuffer)
-        case end(HTTPHeaders?)
-    }
+    /// Request body bytes that arrived before a member connection was ready.
+    var buffered = CircularBuffer<ByteBuffer>(initialCapacity: 0)
     var requestEnded = false
     var requestSent = false
     var responseStarted = false
-    var bodyBytes = 0
     var upstreamNeedsFlush = false
     var clientNeedsFlush = false
 
@@ -124,6 +116,7 @@ final class ClientRelayHandler: ChannelDuplexHandler {
         self.connectionGuard = connectionGuard
         self.clientAddress = clientAddress
         self.deadline = loop.now + loop.shared.configuration.clientIdleTimeout
+        self.reader = RequestReader(maxHeadBytes: configuration.maxHeaderBytes, maxHeaderCount: configuration.maxHeaderCount)
     }
 
     var logger: Logger { shared.logger }
@@ -147,22 +140,14 @@ final class ClientRelayHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
         if phase == .closed { return }
-        if !pipelined.isEmpty || !isTakingCurrentRequest {
-            // The next request, while this one is still being answered: its turn comes later.
-            pipelined.append(part)
-            return
+        let bytes = unwrapInboundIn(data)
+        if input == nil {
+            input = bytes
+        } else {
+            input!.writeImmutableBuffer(bytes)
         }
-        dispatch(part)
-    }
-
-    func dispatch(_ part: HTTPServerRequestPart) {
-        switch part {
-        case .head(let head): requestHead(head)
-        case .body(let body): requestBody(body)
-        case .end(let trailers): requestEnd(trailers)
-        }
+        processInput()
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -187,25 +172,21 @@ final class ClientRelayHandler: ChannelDuplexHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case ChannelEvent.inputClosed = event {
             inputClosed = true
-            if phase == .idle, pipelined.isEmpty { context.close(promise: nil) }
+            if isTakingCurrentRequest, reader.isMidRequest {
+                // What was sent of this request is all there will be.
+                requestUnparsable(RelayError(.badRequest, "the client closed its side before the request was complete"))
+            } else if phase == .idle, !hasWaitingInput {
+                context.close(promise: nil)
+            }
             return
         }
         context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if error is HTTPParserError {
-            if !pipelined.isEmpty || !isTakingCurrentRequest {
-                // It belongs to a pipelined request: answer it in turn.
-                if pipelinedError == nil { pipelinedError = error }
-            } else {
-                requestUnparsable(error)
-            }
-        } else {
-            // Resets and the like: the client is gone, nobody to answer.
-            logger.debug("client connection failed", metadata: ["client": "\(clientAddress)", "error": "\(error)"])
-            context.close(promise: nil)
-        }
+        // Resets and the like: the client is gone, nobody to answer.
+        logger.debug("client connection failed", metadata: ["client": "\(clientAddress)", "error": "\(error)"])
+        context.close(promise: nil)
     }
 
     func read(context: ChannelHandlerContext) {
@@ -217,10 +198,10 @@ final class ClientRelayHandler: ChannelDuplexHandler {
     }
 
     /// Hold the client back while there is nowhere to put its bytes yet, the member's channel is
-    /// full, or pipelined requests wait. (Reads are *not* held just because an answer is in
+    /// full, or a pipelined request waits. (Reads are *not* held just because an answer is in
     /// progress: holding and releasing them costs two `epoll_ctl` calls per request.)
     private var readsPausedByRelay: Bool {
-        if !pipelined.isEmpty { return true }
+        if hasWaitingInput { return true }
         switch phase {
         case .awaitingAdmission, .connecting: return true
         case .exchanging: return !(upstream?.isWritable ?? true)
@@ -249,7 +230,7 @@ final class ClientRelayHandler: ChannelDuplexHandler {
     func quiesce() -> EventLoopFuture<Void>? {
         guard let context else { return nil }
         closeAfterResponse = true
-        if phase == .idle, pipelined.isEmpty { context.close(promise: nil) }
+        if phase == .idle, !hasWaitingInput { context.close(promise: nil) }
         return context.channel.closeFuture
     }
 

@@ -1,6 +1,6 @@
 import NIOCore
 
-/// The first handler of a client connection, in front of the HTTP codec. It tells the relay
+/// The first handler of a client connection, in front of the relay handler. It tells the relay
 /// when bytes of a new request start arriving (so a slow request head can be told from an idle
 /// keep-alive connection), and closes connections gracefully ("lingering close"): after the last
 /// answer it sends FIN, then reads and drops whatever the client is still sending until the
@@ -32,7 +32,7 @@ final class ConnectionGuard: ChannelInboundHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         if lingering {
-            // Read on below the codec, whose handlers may be holding reads back.
+            // Read on below the relay handler, which may be holding reads back.
             context.read()
             return
         }
@@ -55,7 +55,7 @@ final class ConnectionGuard: ChannelInboundHandler {
         context.fireErrorCaught(error)
     }
 
-    /// Writes `response` (raw bytes, below the codec) if given, sends FIN once everything
+    /// Writes `response` (raw bytes) if given, sends FIN once everything
     /// written so far is out, drops further input, and closes when the client closes or after
     /// `linger`.
     func closeGracefully(writing response: ByteBuffer? = nil, linger: TimeAmount) {

@@ -18,6 +18,7 @@ public struct RelayError: Error, Hashable, Sendable, CustomStringConvertible {
             case draining = "draining"
             case memberUnreachable = "member-unreachable"
             case memberTimeout = "member-timeout"
+            case notImplemented = "not-implemented"
         }
 
         private let base: Base
@@ -43,6 +44,9 @@ public struct RelayError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let memberUnreachable = Code(.memberUnreachable)
         /// The member did not answer in time (`504`).
         public static let memberTimeout = Code(.memberTimeout)
+        /// Well-formed, but something the relay does not do: tunnels (`CONNECT`), transfer
+        /// codings other than chunked (`501`).
+        public static let notImplemented = Code(.notImplemented)
 
         /// The HTTP status the relay answers with.
         public var status: HTTPResponseStatus {
@@ -54,6 +58,7 @@ public struct RelayError: Error, Hashable, Sendable, CustomStringConvertible {
             case .noMember, .queueFull, .queueTimeout, .draining: .serviceUnavailable
             case .memberUnreachable: .badGateway
             case .memberTimeout: .gatewayTimeout
+            case .notImplemented: .notImplemented
             }
         }
 

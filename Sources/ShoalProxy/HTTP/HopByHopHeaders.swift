@@ -1,33 +1,8 @@
-import NIOHTTP1
-
 /// Hop-by-hop header handling (RFC 9110 §7.6.1): these headers describe one connection, so a
 /// relay drops them on both hops and sets its own.
 enum HopByHopHeaders {
-    /// The lower-case names `Connection` lists (besides hop-by-hop ones): dropped on forwarding too.
-    static func namedByConnection(_ headers: HTTPHeaders) -> [String] {
-        var names: [String] = []
-        for value in headers["connection"] {
-            for token in value.split(separator: ",") {
-                let name = token.trimmingASCIISpaces()
-                if !name.isEmpty, !isHopByHop(name) { names.append(name.lowercased()) }
-            }
-        }
-        return names
-    }
-
     /// Whether `name` is hop-by-hop: `Connection`, `Keep-Alive`, `Proxy-*`, `TE`, `Trailer`,
-    /// `Transfer-Encoding`, `Upgrade`.
-    @inline(__always)
-    static func isHopByHop<S: StringProtocol>(_ name: S) -> Bool {
-        if let answer = name.utf8.withContiguousStorageIfAvailable({ isHopByHop(UnsafeRawBufferPointer($0)) }) {
-            return answer
-        }
-        var copy = String(name)
-        return copy.withUTF8 { isHopByHop(UnsafeRawBufferPointer($0)) }
-    }
-
-    /// The same for a name as bytes (a member's response head, see ``ResponseReader``); by length
-    /// first, so most names are ruled out in a compare or two.
+    /// `Transfer-Encoding`, `Upgrade`. By length first, so most names are ruled out in a compare or two.
     static func isHopByHop(_ name: UnsafeRawBufferPointer) -> Bool {
         let equals: (UnsafeRawBufferPointer, StaticString) -> Bool = equalsLowercase
         switch name.count {
@@ -45,8 +20,9 @@ enum HopByHopHeaders {
         name.count > 6 && equalsLowercase(UnsafeRawBufferPointer(rebasing: name[0..<6]), "proxy-")
     }
 
-    /// Case-insensitive equality with a lower-case ASCII literal made of letters and `-`.
-    /// (`| 0x20` folds upper to lower case; for `-` it could also match CR, which no header name holds.)
+    /// Case-insensitive equality with a lower-case ASCII literal of letters, digits and `-`.
+    /// (`| 0x20` folds upper to lower case; it could also match CR to `-` and control bytes to digits,
+    /// which no name or value that passed ``HTTPSyntax/fieldLine(_:at:)`` holds.)
     @inline(__always)
     static func equalsLowercase(_ name: UnsafeRawBufferPointer, _ lowercase: StaticString) -> Bool {
         guard name.count == lowercase.utf8CodeUnitCount else { return false }
@@ -54,16 +30,6 @@ enum HopByHopHeaders {
             for index in 0..<name.count where name[index] | 0x20 != expected[index] { return false }
             return true
         }
-    }
-
-    /// The same for a name as a string (decoded request headers).
-    @inline(__always)
-    static func equalsLowercase<S: StringProtocol>(_ name: S, _ lowercase: StaticString) -> Bool {
-        if let answer = name.utf8.withContiguousStorageIfAvailable({ equalsLowercase(UnsafeRawBufferPointer($0), lowercase) }) {
-            return answer
-        }
-        var copy = String(name)
-        return copy.withUTF8 { equalsLowercase(UnsafeRawBufferPointer($0), lowercase) }
     }
 
     /// Whether a header name (bytes) is `name`, ignoring ASCII case, without making a string.
@@ -76,16 +42,5 @@ enum HopByHopHeaders {
     @inline(__always)
     private static func lowered(_ byte: UInt8) -> UInt8 {
         (65...90).contains(byte) ? byte + 32 : byte
-    }
-}
-
-extension StringProtocol {
-    /// The characters between leading and trailing spaces and tabs.
-    func trimmingASCIISpaces() -> SubSequence {
-        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" }
-        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else {
-            return self[endIndex...]
-        }
-        return self[first...last]
     }
 }

@@ -7,10 +7,9 @@ import NIOHTTP1
 enum LocalResponse {
     /// The whole answer as bytes: the status, a short text body (left out for `HEAD`), the
     /// error code, the request id, and the relay's connection header.
-    static func bytes(for error: RelayError, requestID: String = "", version: HTTPVersion, keepAlive: Bool,
+    static func bytes(for error: RelayError, requestID: String = "", http10: Bool, keepAlive: Bool,
                       includeBody: Bool = true, allocator: ByteBufferAllocator) -> ByteBuffer {
         let body = error.description + (requestID.isEmpty ? "\n" : " (request \(requestID))\n")
-        let http10 = version.minor == 0
         var buffer = allocator.buffer(capacity: 200 + body.utf8.count)
         buffer.writeString("\(http10 ? "HTTP/1.0" : "HTTP/1.1") \(error.status.code) \(error.status.reasonPhrase)\r\n")
         buffer.writeStaticString("content-type: text/plain; charset=utf-8\r\n")
@@ -30,29 +29,11 @@ enum LocalResponse {
     /// A complete `HTTP/1.1` response that closes the connection, for when the request head
     /// never completed (`408`) or could not be parsed (`400`, `431`).
     static func raw(for error: RelayError, allocator: ByteBufferAllocator) -> ByteBuffer {
-        bytes(for: error, version: .http1_1, keepAlive: false, allocator: allocator)
+        bytes(for: error, http10: false, keepAlive: false, allocator: allocator)
     }
 
     /// `100 Continue`, sent once a member is ready for the body.
-    static func `continue`(version: HTTPVersion) -> ByteBuffer {
-        ByteBuffer(string: version.minor == 0 ? "HTTP/1.0 100 Continue\r\n\r\n" : "HTTP/1.1 100 Continue\r\n\r\n")
-    }
-
-    /// The error a request decoder failure stands for.
-    static func error(forDecoderError error: any Error) -> RelayError {
-        switch error as? HTTPParserError {
-        case .headerOverflow?:
-            RelayError(.headersTooLarge, "request line and headers exceed the limit")
-        case .unexpectedContentLength?, .invalidContentLength?, .invalidChunkSize?:
-            RelayError(.badRequest, "conflicting or invalid message framing (Content-Length / Transfer-Encoding)")
-        case .invalidVersion?:
-            RelayError(.badRequest, "unsupported HTTP version")
-        case .invalidMethod?:
-            RelayError(.badRequest, "invalid method")
-        case let parserError?:
-            RelayError(.badRequest, "malformed request (\(parserError.debugDescription))")
-        case nil:
-            RelayError(.badRequest, "malformed request")
-        }
+    static func `continue`(http10: Bool) -> ByteBuffer {
+        ByteBuffer(string: http10 ? "HTTP/1.0 100 Continue\r\n\r\n" : "HTTP/1.1 100 Continue\r\n\r\n")
     }
 }

@@ -7,7 +7,7 @@ import NIOCore
 /// otherwise spend in user space.
 ///
 /// Strict where a lenient reading could desynchronise the connection (framing, line endings,
-/// header syntax): anything else is ``ResponseError`` and the member's connection is closed.
+/// header syntax): anything else is ``MalformedHTTP`` and the member's connection is closed.
 struct ResponseReader {
     /// How the body ends (RFC 9112 §6.3).
     enum Framing: Equatable {
@@ -53,24 +53,20 @@ struct ResponseReader {
         case done
     }
 
-    let maxHeadBytes: Int
     private var state = State.head
-    private var pendingHead: ByteBuffer?
+    private var head: HTTPSyntax.HeadGatherer
     private var requestIsHEAD = false
     /// Pass on only the data of a chunked body (for an HTTP/1.0 client, which can't read chunks).
     private var dechunk = false
-    /// Bytes already searched for the blank line in ``pendingHead``.
-    private var searched = 0
 
     init(maxHeadBytes: Int = 64 * 1024) {
-        self.maxHeadBytes = maxHeadBytes
+        head = HTTPSyntax.HeadGatherer(maxBytes: maxHeadBytes)
     }
 
     /// Ready for the answer to a new request.
     mutating func expectResponse(toHEAD isHEAD: Bool, dechunk: Bool) {
         state = .head
-        pendingHead = nil
-        searched = 0
+        head.reset()
         requestIsHEAD = isHEAD
         self.dechunk = dechunk
     }
@@ -89,15 +85,16 @@ struct ResponseReader {
 
     /// The next event from `buffer`, consuming what it covers; `nil` when more bytes are needed
     /// (everything in `buffer` was taken) or the answer is done.
-    mutating func next(_ buffer: inout ByteBuffer) throws(ResponseError) -> Event? {
+    mutating func next(_ buffer: inout ByteBuffer) throws(MalformedHTTP) -> Event? {
         switch state {
         case .head:
             var head: Head
             repeat {
-                guard let headBytes = try takeHead(&buffer) else { return nil }
+                guard let headBytes = try self.head.take(&buffer, tooLarge: MalformedHTTP("the member's response head is too large"))
+                else { return nil }
                 head = try Self.parse(headBytes, requestIsHEAD: requestIsHEAD)
                 // `101` would switch protocols, which the relay does not relay.
-                if head.status == 101 { throw ResponseError("the member switched protocols (101), which the relay does not support") }
+                if head.status == 101 { throw MalformedHTTP("the member switched protocols (101), which the relay does not support") }
                 // Interim answers (`100 Continue`, `103 Early Hints`) are dropped: the relay sent its own `100`.
             } while head.status < 200
             switch head.framing {
@@ -131,65 +128,24 @@ struct ResponseReader {
         }
     }
 
-    /// The head once its blank line is in, without copying when it came in one read (the usual case).
-    private mutating func takeHead(_ buffer: inout ByteBuffer) throws(ResponseError) -> ByteBuffer? {
-        if pendingHead == nil, let end = Self.blankLineEnd(in: buffer, from: 0) {
-            return buffer.readSlice(length: end)
-        }
-        var pending = pendingHead ?? ByteBuffer()
-        let before = pending.readableBytes
-        pending.writeImmutableBuffer(buffer)
-        if let end = Self.blankLineEnd(in: pending, from: max(0, searched - 3)) {
-            buffer.moveReaderIndex(forwardBy: end - before)
-            pendingHead = nil
-            searched = 0
-            return pending.readSlice(length: end)
-        }
-        buffer.moveReaderIndex(to: buffer.writerIndex)
-        guard pending.readableBytes <= maxHeadBytes else {
-            throw ResponseError("the member's response head exceeds \(maxHeadBytes) bytes")
-        }
-        searched = pending.readableBytes
-        pendingHead = pending
-        return nil
-    }
-
-    /// The offset just past the first `CRLF CRLF` at or after `start`, if any.
-    private static func blankLineEnd(in buffer: ByteBuffer, from start: Int) -> Int? {
-        buffer.withUnsafeReadableBytes { bytes -> Int? in
-            var index = start
-            while index + 3 < bytes.count {
-                // Step by the byte at +3: anything but LF or CR there rules out four positions at once.
-                let fourth = bytes[index + 3]
-                if fourth != 10 {
-                    index += fourth == 13 ? 1 : 4
-                    continue
-                }
-                if bytes[index] == 13, bytes[index + 1] == 10, bytes[index + 2] == 13 { return index + 4 }
-                index += 2
-            }
-            return nil
-        }
-    }
-
     // MARK: Parsing a head
 
-    static func parse(_ head: ByteBuffer, requestIsHEAD: Bool) throws(ResponseError) -> Head {
-        var result = Result<Head, ResponseError>.failure(ResponseError("empty response head"))
+    static func parse(_ head: ByteBuffer, requestIsHEAD: Bool) throws(MalformedHTTP) -> Head {
+        var result = Result<Head, MalformedHTTP>.failure(MalformedHTTP("empty response head"))
         head.withUnsafeReadableBytes { bytes in
-            result = Result { () throws(ResponseError) in try parse(bytes, buffer: head, requestIsHEAD: requestIsHEAD) }
+            result = Result { () throws(MalformedHTTP) in try parse(bytes, buffer: head, requestIsHEAD: requestIsHEAD) }
         }
         return try result.get()
     }
 
-    private static func parse(_ bytes: UnsafeRawBufferPointer, buffer: ByteBuffer, requestIsHEAD: Bool) throws(ResponseError) -> Head {
+    private static func parse(_ bytes: UnsafeRawBufferPointer, buffer: ByteBuffer, requestIsHEAD: Bool) throws(MalformedHTTP) -> Head {
         // "HTTP/1.x SP 3DIGIT [SP reason] CRLF"
         guard bytes.count >= 16, bytes[0] == 72, bytes[1] == 84, bytes[2] == 84, bytes[3] == 80, bytes[4] == 47,
               bytes[5] == 49, bytes[6] == 46, bytes[7] == 48 || bytes[7] == 49, bytes[8] == 32,
               let status = threeDigits(bytes, at: 9), bytes[12] == 32 || bytes[12] == 13
-        else { throw ResponseError("malformed status line") }
+        else { throw MalformedHTTP("malformed status line") }
         let isHTTP10 = bytes[7] == 48
-        guard var line = lineEnd(bytes, from: 12) else { throw ResponseError("malformed status line") }
+        guard var line = HTTPSyntax.lineEnd(bytes, from: 12) else { throw MalformedHTTP("malformed status line") }
 
         var contentLength: Int?
         var hasTransferEncoding = false
@@ -201,29 +157,14 @@ struct ResponseReader {
         var shoalError: String?
         // `line` is the end of the previous line's CRLF; the head ends with an empty line.
         while line < bytes.count - 2 {
-            let start = line
-            guard let end = lineEnd(bytes, from: start) else { throw ResponseError("malformed header line") }
-            line = end
-            let contentEnd = end - 2
-            var colon = start
-            while colon < contentEnd, isTokenByte(bytes[colon]) { colon += 1 }
-            guard colon > start, colon < contentEnd, bytes[colon] == 58 else {
-                throw ResponseError(bytes[start] == 32 || bytes[start] == 9
-                    ? "obsolete line folding in a response header" : "malformed response header name")
-            }
-            var valueStart = colon + 1
-            var valueEnd = contentEnd
-            while valueStart < valueEnd, bytes[valueStart] == 32 || bytes[valueStart] == 9 { valueStart += 1 }
-            while valueEnd > valueStart, bytes[valueEnd - 1] == 32 || bytes[valueEnd - 1] == 9 { valueEnd -= 1 }
-            for index in valueStart..<valueEnd where bytes[index] == 0 || bytes[index] == 10 || bytes[index] == 13 {
-                throw ResponseError("invalid byte in a response header value")
-            }
-            let name = UnsafeRawBufferPointer(rebasing: bytes[start..<colon])
-            let value = UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd])
+            let field = try HTTPSyntax.fieldLine(bytes, at: line)
+            line = field.next
+            let name = UnsafeRawBufferPointer(rebasing: bytes[field.name])
+            let value = UnsafeRawBufferPointer(rebasing: bytes[field.value])
             switch name.count {
             case 14 where HopByHopHeaders.equalsLowercase(name, "content-length"):
-                guard let length = decimal(value) else { throw ResponseError("invalid Content-Length") }
-                if let contentLength, contentLength != length { throw ResponseError("conflicting Content-Length values") }
+                guard let length = HTTPSyntax.decimal(value) else { throw MalformedHTTP("invalid Content-Length") }
+                if let contentLength, contentLength != length { throw MalformedHTTP("conflicting Content-Length values") }
                 contentLength = length
             case 17 where HopByHopHeaders.equalsLowercase(name, "transfer-encoding"):
                 hasTransferEncoding = true
@@ -231,7 +172,7 @@ struct ResponseReader {
                 isChunked = lastTokenIsChunked(value)
             case 10 where HopByHopHeaders.equalsLowercase(name, "connection"):
                 needsEditing = true
-                forEachToken(value) { token in
+                HTTPSyntax.forEachToken(value) { token in
                     if HopByHopHeaders.equalsLowercase(token, "close") {
                         closeToken = true
                     } else if HopByHopHeaders.equalsLowercase(token, "keep-alive") {
@@ -265,20 +206,6 @@ struct ResponseReader {
                     connectionNamed: connectionNamed, shoalError: shoalError)
     }
 
-    /// The index just past the next CRLF at or after `start`; a bare CR or LF is malformed.
-    @inline(__always)
-    private static func lineEnd(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
-        var index = start
-        while index < bytes.count {
-            switch bytes[index] {
-            case 13: return index + 1 < bytes.count && bytes[index + 1] == 10 ? index + 2 : nil
-            case 10: return nil
-            default: index += 1
-            }
-        }
-        return nil
-    }
-
     private static func threeDigits(_ bytes: UnsafeRawBufferPointer, at index: Int) -> UInt? {
         var value: UInt = 0
         for offset in 0..<3 {
@@ -289,171 +216,11 @@ struct ResponseReader {
         return value >= 100 ? value : nil
     }
 
-    static func decimal(_ bytes: UnsafeRawBufferPointer) -> Int? {
-        guard !bytes.isEmpty, bytes.count <= 18 else { return nil }
-        var value = 0
-        for byte in bytes {
-            guard byte >= 48, byte <= 57 else { return nil }
-            value = value * 10 + Int(byte - 48)
-        }
-        return value
-    }
-
-    /// RFC 9110 `tchar`.
-    @inline(__always)
-    static func isTokenByte(_ byte: UInt8) -> Bool {
-        switch byte {
-        case 48...57, 65...90, 97...122: true
-        case 33, 35, 36, 37, 38, 39, 42, 43, 45, 46, 94, 95, 96, 124, 126: true
-        default: false
-        }
-    }
-
-    private static func forEachToken(_ value: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Void) {
-        var start = 0
-        while start < value.count {
-            var end = start
-            while end < value.count, value[end] != 44 { end += 1 }
-            var first = start
-            var last = end
-            while first < last, value[first] == 32 || value[first] == 9 { first += 1 }
-            while last > first, value[last - 1] == 32 || value[last - 1] == 9 { last -= 1 }
-            if last > first { body(UnsafeRawBufferPointer(rebasing: value[first..<last])) }
-            start = end + 1
-        }
-    }
-
     private static func lastTokenIsChunked(_ value: UnsafeRawBufferPointer) -> Bool {
         var last: UnsafeRawBufferPointer?
-        forEachToken(value) { last = $0 }
+        HTTPSyntax.forEachToken(value) { last = $0 }
         guard let last else { return false }
         return HopByHopHeaders.equalsLowercase(last, "chunked")
-    }
-}
-
-/// A malformed answer from a member: its connection can't be trusted any further.
-struct ResponseError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// Finds where a chunked body ends (RFC 9112 §7.1), without changing it: chunk sizes and their
-/// extensions, the data, the last chunk and the trailer section, each line bounded.
-struct ChunkedScanner {
-    private enum State {
-        case size(digits: Int, value: Int)
-        /// After the size: extensions, up to CR.
-        case sizeLine(value: Int)
-        case sizeLF(value: Int)
-        case data(remaining: Int)
-        case dataCR
-        case dataLF
-        /// At the start of a trailer line (or of the final empty line).
-        case trailerStart
-        case trailerLine
-        case trailerLF(empty: Bool)
-        case done
-    }
-
-    static let maxLineBytes = 4096
-    static let maxTrailerBytes = 16 * 1024
-
-    private var state = State.size(digits: 0, value: 0)
-    private var lineBytes = 0
-    private var trailerBytes = 0
-
-    var isDone: Bool {
-        if case .done = state { return true }
-        return false
-    }
-
-    /// Scans `buffer` from its reader index; returns how many bytes belong to this body (all of
-    /// them unless the body ends inside `buffer`), and, with `stopAfterData`, stops after the
-    /// first run of chunk data and says where it was (relative to the reader index).
-    mutating func scan(_ buffer: ByteBuffer, stopAfterData: Bool = false) throws(ResponseError) -> (consumed: Int, data: Range<Int>?) {
-        var result = Result<(consumed: Int, data: Range<Int>?), ResponseError>.success((0, nil))
-        buffer.withUnsafeReadableBytes { bytes in
-            result = Result { () throws(ResponseError) in try scan(bytes, stopAfterData: stopAfterData) }
-        }
-        return try result.get()
-    }
-
-    private mutating func scan(_ bytes: UnsafeRawBufferPointer, stopAfterData: Bool) throws(ResponseError) -> (consumed: Int, data: Range<Int>?) {
-        var index = 0
-        while index < bytes.count {
-            switch state {
-            case .data(let remaining):
-                let take = min(remaining, bytes.count - index)
-                index += take
-                state = take == remaining ? .dataCR : .data(remaining: remaining - take)
-                if stopAfterData { return (index, (index - take)..<index) }
-                continue
-            case .done:
-                return (index, nil)
-            default:
-                break
-            }
-            let byte = bytes[index]
-            index += 1
-            switch state {
-            case .size(let digits, let value):
-                if let digit = Self.hexValue(byte) {
-                    guard digits < 15 else { throw ResponseError("chunk size too large") }
-                    state = .size(digits: digits + 1, value: value << 4 | digit)
-                } else if digits > 0, byte == 59 || byte == 32 || byte == 9 {
-                    lineBytes = 0
-                    state = .sizeLine(value: value)
-                } else if digits > 0, byte == 13 {
-                    state = .sizeLF(value: value)
-                } else {
-                    throw ResponseError("malformed chunk size")
-                }
-            case .sizeLine(let value):
-                lineBytes += 1
-                if byte == 13 {
-                    state = .sizeLF(value: value)
-                } else if byte == 10 || byte == 0 || lineBytes > Self.maxLineBytes {
-                    throw ResponseError("malformed chunk extension")
-                }
-            case .sizeLF(let value):
-                guard byte == 10 else { throw ResponseError("malformed chunk size line") }
-                state = value == 0 ? .trailerStart : .data(remaining: value)
-            case .dataCR:
-                guard byte == 13 else { throw ResponseError("chunk data longer than its size") }
-                state = .dataLF
-            case .dataLF:
-                guard byte == 10 else { throw ResponseError("chunk data longer than its size") }
-                state = .size(digits: 0, value: 0)
-            case .trailerStart:
-                state = byte == 13 ? .trailerLF(empty: true) : .trailerLine
-                trailerBytes += 1
-                if byte == 10 { throw ResponseError("malformed trailer section") }
-            case .trailerLine:
-                trailerBytes += 1
-                if byte == 13 {
-                    state = .trailerLF(empty: false)
-                } else if byte == 10 || byte == 0 {
-                    throw ResponseError("malformed trailer line")
-                }
-                if trailerBytes > Self.maxTrailerBytes { throw ResponseError("trailer section too large") }
-            case .trailerLF(let empty):
-                guard byte == 10 else { throw ResponseError("malformed trailer line") }
-                state = empty ? .done : .trailerStart
-            case .data, .done:
-                break  // Handled above.
-            }
-        }
-        return (index, nil)
-    }
-
-    @inline(__always)
-    private static func hexValue(_ byte: UInt8) -> Int? {
-        switch byte {
-        case 48...57: Int(byte - 48)
-        case 65...70: Int(byte - 55)
-        case 97...102: Int(byte - 87)
-        default: nil
-        }
     }
 }
 

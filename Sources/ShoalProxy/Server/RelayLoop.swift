@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHTTP1
 import Synchronization
 
 /// Everything of one relay that belongs to one event loop: the member choice, the connection
@@ -63,18 +62,15 @@ final class RelayLoop {
         }
     }
 
-    /// Sets up a new client connection's pipeline: guard, request decoder, relay.
+    /// Sets up a new client connection's pipeline: guard, relay.
     func configure(clientChannel channel: any Channel) throws {
         guard !shared.isStopping.load(ordering: .relaxed) else { throw ChannelError.ioOnClosedChannel }
         shared.statistics.clientConnections.add(1, ordering: .relaxed)
         let sync = channel.pipeline.syncOperations
-        // Only requests are decoded; answers go out as bytes (see `ClientRelayHandler`). Errors
-        // are answered by the relay (`+Request`), pipelining is handled by the relay handler
-        // (see `ClientRelayHandler+Pipelining`).
-        try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(
-            leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .drop, limitConfiguration: shared.decoderLimits)))
+        // No HTTP codec: the relay handler reads requests from the bytes itself (`RequestReader`,
+        // `+Pipelining`) and writes answers as bytes.
         let connectionGuard = ConnectionGuard()
-        try sync.addHandler(connectionGuard, position: .first)
+        try sync.addHandler(connectionGuard)
         let relay = ClientRelayHandler(
             loop: self, connectionGuard: connectionGuard, clientAddress: channel.remoteAddress?.ipAddress ?? "unknown")
         connectionGuard.relay = relay

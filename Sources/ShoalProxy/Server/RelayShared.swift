@@ -1,5 +1,4 @@
 import Logging
-import NIOHTTP1
 import Synchronization
 
 /// What every event loop of one relay shares: read-only settings and the thread-safe parts.
@@ -9,7 +8,6 @@ final class RelayShared: Sendable {
     let admission: Admission
     let statistics: RelayStatistics
     let logger: Logger
-    let decoderLimits: NIOHTTPDecoderLimitConfiguration
     /// Set by shutdown: connections that arrive anyway are closed at once.
     let isStopping = Atomic<Bool>(false)
     /// Five random hex digits that start every request id this relay makes (see ``RelayLoop/nextRequestID()``).
@@ -23,10 +21,5 @@ final class RelayShared: Sendable {
         self.admission = admission
         self.statistics = RelayStatistics()
         self.logger = logger
-        var limits = NIOHTTPDecoderLimitConfiguration()
-        limits.maxHeaderFieldSize = configuration.maxHeaderBytes
-        limits.maxHeaderListSize = configuration.maxHeaderBytes
-        limits.maxHeaderFieldCount = configuration.maxHeaderCount
-        self.decoderLimits = limits
     }
 }

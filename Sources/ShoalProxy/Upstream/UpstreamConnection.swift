@@ -1,9 +1,8 @@
 import NIOCore
-import NIOHTTP1
 
 /// One keep-alive connection to a member, the only handler of its channel: no HTTP codec. It
 /// carries one client's request at a time (``exchange``), writes the request it is given as
-/// bytes (``RequestWriter``), and passes the member's answer straight to the client as it
+/// bytes (head from ``ForwardedHeaders``, body as the client sent it), and passes the member's answer straight to the client as it
 /// arrives, framed by a ``ResponseReader``: both channels share an event loop, so these are plain
 /// method calls.
 final class UpstreamConnection: ChannelDuplexHandler {
@@ -29,8 +28,6 @@ final class UpstreamConnection: ChannelDuplexHandler {
     private var context: ChannelHandlerContext?
     private var failure: (any Error)?
     private var reader = ResponseReader()
-    /// The request being sent is chunked: body parts get chunk framing.
-    private var sendsChunks = false
     /// Paused while the client can't take more of the answer (backpressure towards the member).
     private var readsPaused = false
     private var readPending = false
@@ -45,27 +42,16 @@ final class UpstreamConnection: ChannelDuplexHandler {
 
     /// Starts a request with its head (bytes, see ``ForwardedHeaders``); the answer is to a `HEAD`
     /// or not, and, for an HTTP/1.0 client, a chunked one is passed on without its chunk framing.
-    func sendHead(_ head: ByteBuffer, toHEAD: Bool, chunked: Bool, dechunkResponse: Bool) {
+    func sendHead(_ head: ByteBuffer, toHEAD: Bool, dechunkResponse: Bool) {
         guard let context else { return }
-        sendsChunks = chunked
         reader.expectResponse(toHEAD: toHEAD, dechunk: dechunkResponse)
         context.write(wrapOutboundOut(head), promise: nil)
     }
 
+    /// Request body bytes, as the client sent them (chunk framing included).
     func sendBody(_ body: ByteBuffer) {
         guard let context, body.readableBytes > 0 else { return }
-        if sendsChunks {
-            context.write(wrapOutboundOut(RequestWriter.chunkHeader(body.readableBytes, allocator: context.channel.allocator)), promise: nil)
-            context.write(wrapOutboundOut(body), promise: nil)
-            context.write(wrapOutboundOut(RequestWriter.crlf), promise: nil)
-        } else {
-            context.write(wrapOutboundOut(body), promise: nil)
-        }
-    }
-
-    func sendEnd(_ trailers: HTTPHeaders?) {
-        guard let context, sendsChunks else { return }
-        context.write(wrapOutboundOut(RequestWriter.lastChunk(trailers, allocator: context.channel.allocator)), promise: nil)
+        context.write(wrapOutboundOut(body), promise: nil)
     }
 
     @inline(__always)
