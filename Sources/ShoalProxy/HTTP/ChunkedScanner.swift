@@ -47,11 +47,7 @@ struct ChunkedScanner {
     /// them unless the body ends inside `buffer`), and, with `stopAfterData`, stops after the
     /// first run of chunk data and says where it was (relative to the reader index).
     mutating func scan(_ buffer: ByteBuffer, stopAfterData: Bool = false) throws(MalformedHTTP) -> (consumed: Int, data: Range<Int>?) {
-        var result = Result<(consumed: Int, data: Range<Int>?), MalformedHTTP>.success((0, nil))
-        buffer.withUnsafeReadableBytes { bytes in
-            result = Result { () throws(MalformedHTTP) in try scan(bytes, stopAfterData: stopAfterData) }
-        }
-        return try result.get()
+        try HTTPSyntax.reading(buffer) { bytes throws(MalformedHTTP) in try scan(bytes, stopAfterData: stopAfterData) }
     }
 
     private mutating func scan(_ bytes: UnsafeRawBufferPointer, stopAfterData: Bool) throws(MalformedHTTP) -> (consumed: Int, data: Range<Int>?) {

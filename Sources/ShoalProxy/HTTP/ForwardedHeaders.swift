@@ -29,36 +29,26 @@ enum ForwardedHeaders {
             }
             var forwardedFor: [UnsafeRawBufferPointer] = []
             var via: [UnsafeRawBufferPointer] = []
-            var line = head.headersStart
-            while line < headersEnd {
-                // The lines were checked by the reader: each has a colon and ends in CRLF.
-                var end = line
-                while bytes[end] != 10 { end += 1 }
-                end += 1
-                var colon = line
-                while bytes[colon] != 58 { colon += 1 }
-                let name = UnsafeRawBufferPointer(rebasing: bytes[line..<colon])
-                let copy = UnsafeRawBufferPointer(rebasing: bytes[line..<end])
-                defer { line = end }
+            HTTPSyntax.forEachCheckedLine(bytes, in: head.headersStart..<headersEnd) { name, line in
                 switch name.count {
                 case 3 where configuration.via != nil && HopByHopHeaders.equalsLowercase(name, "via"):
-                    via.append(value(of: copy, after: colon - line))
-                    continue
+                    via.append(HTTPSyntax.value(of: line, nameLength: 3))
+                    return
                 case 6 where head.expectsContinue && HopByHopHeaders.equalsLowercase(name, "expect"):
-                    continue
+                    return
                 case 12 where !keepsRequestID && HopByHopHeaders.equalsLowercase(name, "x-request-id"):
-                    continue
+                    return
                 case 15 where HopByHopHeaders.equalsLowercase(name, "x-forwarded-for"):
-                    forwardedFor.append(value(of: copy, after: colon - line))
-                    continue
+                    forwardedFor.append(HTTPSyntax.value(of: line, nameLength: 15))
+                    return
                 case 17 where setsProto && HopByHopHeaders.equalsLowercase(name, "x-forwarded-proto"):
-                    continue
+                    return
                 default:
                     if HopByHopHeaders.isHopByHop(name) || head.connectionNamed.contains(where: { HopByHopHeaders.sameName(name, $0) }) {
-                        continue
+                        return
                     }
                 }
-                buffer.writeBytes(copy)
+                buffer.writeBytes(line)
             }
             writeAdded(forwardedFor: forwardedFor, via: via)
         }
@@ -86,15 +76,6 @@ enum ForwardedHeaders {
             }
             buffer.writeStaticString("\r\n")
         }
-    }
-
-    /// A field line's value (`line` is the whole line, CRLF included; `nameLength` where its colon is).
-    private static func value(of line: UnsafeRawBufferPointer, after nameLength: Int) -> UnsafeRawBufferPointer {
-        var start = nameLength + 1
-        var end = line.count - 2
-        while start < end, line[start] == 32 || line[start] == 9 { start += 1 }
-        while end > start, line[end - 1] == 32 || line[end - 1] == 9 { end -= 1 }
-        return UnsafeRawBufferPointer(rebasing: line[start..<end])
     }
 
     @inline(__always)

@@ -34,6 +34,45 @@ enum HTTPSyntax {
         return FieldLine(name: start..<colon, value: valueStart..<valueEnd, next: next)
     }
 
+    /// Calls `body` with each line of a header block already checked by ``fieldLine(_:at:)`` (so
+    /// each has a colon and ends in CRLF): the line's name, and the whole line with its CRLF.
+    static func forEachCheckedLine(
+        _ bytes: UnsafeRawBufferPointer, in range: Range<Int>,
+        _ body: (_ name: UnsafeRawBufferPointer, _ line: UnsafeRawBufferPointer) -> Void
+    ) {
+        var line = range.lowerBound
+        while line < range.upperBound {
+            var end = line
+            while bytes[end] != 10 { end += 1 }
+            end += 1
+            var colon = line
+            while bytes[colon] != 58 { colon += 1 }
+            body(UnsafeRawBufferPointer(rebasing: bytes[line..<colon]), UnsafeRawBufferPointer(rebasing: bytes[line..<end]))
+            line = end
+        }
+    }
+
+    /// The value of a checked line (see ``forEachCheckedLine(_:in:_:)``), without the whitespace around it.
+    static func value(of line: UnsafeRawBufferPointer, nameLength: Int) -> UnsafeRawBufferPointer {
+        var start = nameLength + 1
+        var end = line.count - 2
+        while start < end, line[start] == 32 || line[start] == 9 { start += 1 }
+        while end > start, line[end - 1] == 32 || line[end - 1] == 9 { end -= 1 }
+        return UnsafeRawBufferPointer(rebasing: line[start..<end])
+    }
+
+    /// `body` with `buffer`'s readable bytes, passing its typed error on (which
+    /// `withUnsafeReadableBytes`, being `rethrows`, would widen to `any Error`).
+    static func reading<Value>(
+        _ buffer: ByteBuffer, _ body: (UnsafeRawBufferPointer) throws(MalformedHTTP) -> Value
+    ) throws(MalformedHTTP) -> Value {
+        var result: Result<Value, MalformedHTTP>?
+        buffer.withUnsafeReadableBytes { bytes in
+            result = Result { () throws(MalformedHTTP) in try body(bytes) }
+        }
+        return try result!.get()
+    }
+
     /// The index just past the next CRLF at or after `start`; a bare CR or LF is malformed (`nil`).
     @inline(__always)
     static func lineEnd(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {

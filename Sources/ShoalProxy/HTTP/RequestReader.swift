@@ -175,11 +175,7 @@ struct RequestReader {
     // MARK: Parsing a head
 
     static func parse(_ head: ByteBuffer, maxHeaderCount: Int) throws(MalformedHTTP) -> Head {
-        var result = Result<Head, MalformedHTTP>.failure(MalformedHTTP("empty request head"))
-        head.withUnsafeReadableBytes { bytes in
-            result = Result { () throws(MalformedHTTP) in try parse(bytes, buffer: head, maxHeaderCount: maxHeaderCount) }
-        }
-        return try result.get()
+        try HTTPSyntax.reading(head) { bytes throws(MalformedHTTP) in try parse(bytes, buffer: head, maxHeaderCount: maxHeaderCount) }
     }
 
     private static func parse(_ bytes: UnsafeRawBufferPointer, buffer: ByteBuffer, maxHeaderCount: Int) throws(MalformedHTTP) -> Head {

@@ -131,11 +131,7 @@ struct ResponseReader {
     // MARK: Parsing a head
 
     static func parse(_ head: ByteBuffer, requestIsHEAD: Bool) throws(MalformedHTTP) -> Head {
-        var result = Result<Head, MalformedHTTP>.failure(MalformedHTTP("empty response head"))
-        head.withUnsafeReadableBytes { bytes in
-            result = Result { () throws(MalformedHTTP) in try parse(bytes, buffer: head, requestIsHEAD: requestIsHEAD) }
-        }
-        return try result.get()
+        try HTTPSyntax.reading(head) { bytes throws(MalformedHTTP) in try parse(bytes, buffer: head, requestIsHEAD: requestIsHEAD) }
     }
 
     private static func parse(_ bytes: UnsafeRawBufferPointer, buffer: ByteBuffer, requestIsHEAD: Bool) throws(MalformedHTTP) -> Head {
@@ -241,18 +237,8 @@ extension ResponseReader.Head {
                 out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[statusLineEnd..<headersEnd]))
                 return
             }
-            var line = statusLineEnd
-            while line < headersEnd {
-                var end = line
-                while bytes[end] != 10 { end += 1 }
-                end += 1
-                var colon = line
-                while bytes[colon] != 58 { colon += 1 }
-                let name = UnsafeRawBufferPointer(rebasing: bytes[line..<colon])
-                if !dropsHeader(name, passesChunks: passesChunks, memberHeader: memberHeader?.name) {
-                    out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[line..<end]))
-                }
-                line = end
+            HTTPSyntax.forEachCheckedLine(bytes, in: statusLineEnd..<headersEnd) { name, line in
+                if !dropsHeader(name, passesChunks: passesChunks, memberHeader: memberHeader?.name) { out.writeBytes(line) }
             }
         }
         if http10 {
