@@ -11,7 +11,8 @@ extension ClientRelayHandler {
         responseStarted = true
         responseStatus = head.status
         let http10 = clientIsHTTP10
-        if !clientKeepAlive || inputClosed || shared.admission.isDraining
+        // A half-closed client still gets answers to the requests it pipelined before closing.
+        if !clientKeepAlive || (inputClosed && !hasWaitingInput) || shared.admission.isDraining
             || !ForwardedHeaders.responseCanBeFramed(head.framing, http10: http10)
         {
             // A draining relay closes connections as their answers finish, so a front-end's pool
