@@ -220,5 +220,27 @@ extension ProxyTests {
             await relay.shutdown()
             web.stop()
         }
+
+        /// A pipelined request whose turn comes while its body is still on the way: the part that
+        /// waited is sent on at once, and reading resumes for the rest. (Reads held while it waited
+        /// once stayed held: the rest of the body was never read and the answer never ended.)
+        @Test(arguments: [
+            ("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\n\r\nhello", ", relay"),
+            ("POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", "7\r\n, relay\r\n0\r\n\r\n"),
+        ])
+        func pipelinedRequestWhoseBodyIsStillComing(start: String, rest: String) async throws {
+            let web = try WebServer()
+            let relay = try await Self.relay(web)
+            let first = Array((Self.script[0].request + start).utf8)
+            let second = Array((rest + "GET /doc?size=22 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").utf8)
+            let (bytes, closed) = try await Self.exchange(relay.port, [first, second], pause: .milliseconds(100), pauseEvery: 1)
+            let answers = Self.responses(bytes, heads: [false, false, false])
+            #expect(closed)
+            #expect(answers?.count == 3, "\(String(decoding: bytes, as: UTF8.self).debugDescription)")
+            #expect(answers?[1].hasSuffix("hello, relay") == true)
+            #expect(relay.members.local?.inFlight == 0)
+            await relay.shutdown()
+            web.stop()
+        }
     }
 }

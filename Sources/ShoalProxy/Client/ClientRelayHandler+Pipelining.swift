@@ -20,9 +20,13 @@ extension ClientRelayHandler {
     var hasWaitingInput: Bool { (input?.readableBytes ?? 0) > 0 }
 
     /// Reads as much of ``input`` as the request in progress can take, handing each part to it;
-    /// a malformed request is answered (when its turn comes, so after the ones before it). Once
-    /// idle with nothing waiting: times a started head, or closes a half-closed connection.
-    func processInput() {
+    /// a malformed request is answered (when its turn comes, so after the ones before it). Then,
+    /// with nothing waiting: reads from the client again; once idle, times a started head or
+    /// closes a half-closed connection.
+    ///
+    /// `inClientRead`: called from a client read, whose `channelReadComplete` flushes what went to
+    /// the member. Called otherwise (a pipelined request's turn came), it flushes itself.
+    func processInput(inClientRead: Bool = false) {
         // A request answered at once (a refusal) comes back here: the loop below goes on instead.
         guard !isProcessingInput else { return }
         isProcessingInput = true
@@ -47,15 +51,22 @@ extension ClientRelayHandler {
                 requestEnd()
             }
         }
-        guard phase == .idle, !hasWaitingInput else { return }
-        if inputClosed {
-            closeGracefully()
-            return
+        if !inClientRead, upstreamNeedsFlush {
+            upstreamNeedsFlush = false
+            upstream?.flush()
         }
-        if reader.isMidRequest, !sawRequestBytes {
-            // Part of the next head came with the last request: its time runs from now.
-            requestBytesArrived()
+        guard !hasWaitingInput else { return }
+        if phase == .idle {
+            if inputClosed {
+                closeGracefully()
+                return
+            }
+            if reader.isMidRequest, !sawRequestBytes {
+                // Part of the next head came with the last request: its time runs from now.
+                requestBytesArrived()
+            }
         }
+        // Reads were held while the request waited; the rest of its body may still be to come.
         resumeReadsIfPossible()
     }
 

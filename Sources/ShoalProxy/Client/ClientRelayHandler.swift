@@ -147,7 +147,7 @@ final class ClientRelayHandler: ChannelDuplexHandler {
         } else {
             input!.writeImmutableBuffer(bytes)
         }
-        processInput()
+        processInput(inClientRead: true)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
