@@ -66,9 +66,6 @@ extension ClientRelayHandler {
 
     func upstreamResponseEnd(from connection: UpstreamConnection) {
         guard connection === upstream, let context else { return }
-        // The answer goes out first: the book-keeping below is off the client's path.
-        context.flush()
-        guard connection === upstream else { return }  // The flush failed; the exchange is gone.
         upstream = nil
         member?.recordResponse(status: responseStatus, nanoseconds: NIODeadline.now().uptimeNanoseconds &- requestStartedAt)
         if requestSent {
@@ -93,6 +90,8 @@ extension ClientRelayHandler {
             phase = .discarding
             deadline = loop.now + configuration.requestBodyIdleTimeout
         }
+        // Flushed only now, after the request is uncounted: whoever has the answer sees it done.
+        context.flush()
         if close {
             closeGracefully()
         } else {
