@@ -19,6 +19,10 @@ extension ClientRelayHandler {
     /// Client bytes wait for the request in progress to be answered.
     var hasWaitingInput: Bool { (input?.readableBytes ?? 0) > 0 }
 
+    /// The client half-closed and every request it sent has had its turn: the current answer is
+    /// its last, so the connection closes after it.
+    var clientSentItsLast: Bool { inputClosed && !hasWaitingInput }
+
     /// Reads as much of ``input`` as the request in progress can take, handing each part to it;
     /// a malformed request is answered (when its turn comes, so after the ones before it). Then,
     /// with nothing waiting: reads from the client again; once idle, times a started head or

@@ -11,8 +11,7 @@ extension ClientRelayHandler {
         responseStarted = true
         responseStatus = head.status
         let http10 = clientIsHTTP10
-        // A half-closed client still gets answers to the requests it pipelined before closing.
-        if !clientKeepAlive || (inputClosed && !hasWaitingInput) || shared.admission.isDraining
+        if !clientKeepAlive || clientSentItsLast || shared.admission.isDraining
             || !ForwardedHeaders.responseCanBeFramed(head.framing, http10: http10)
         {
             // A draining relay closes connections as their answers finish, so a front-end's pool
@@ -77,7 +76,7 @@ extension ClientRelayHandler {
         }
         finishRequest()
         clientNeedsFlush = false
-        let close = closeAfterResponse || (inputClosed && !hasWaitingInput)
+        let close = closeAfterResponse || clientSentItsLast
         if close {
             phase = .closed
         } else if requestEnded {
@@ -117,7 +116,7 @@ extension ClientRelayHandler {
         }
 
         responseStarted = true
-        let close = closeAfterResponse || (inputClosed && !hasWaitingInput) || !clientKeepAlive
+        let close = closeAfterResponse || clientSentItsLast || !clientKeepAlive
             || (!requestEnded && requestHasBody)
         let response = LocalResponse.bytes(for: error, requestID: requestID, http10: clientIsHTTP10, keepAlive: !close,
                                            includeBody: !requestIsHEAD, allocator: context.channel.allocator)

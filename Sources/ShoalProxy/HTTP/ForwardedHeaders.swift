@@ -56,26 +56,26 @@ enum ForwardedHeaders {
         /// The relay's own lines, after the client's (while `bytes` still holds the values appended to).
         func writeAdded(forwardedFor: [UnsafeRawBufferPointer], via: [UnsafeRawBufferPointer]) {
             if head.isChunked { buffer.writeStaticString("transfer-encoding: chunked\r\n") }
-            buffer.writeStaticString("x-forwarded-for: ")
-            for value in forwardedFor {
-                buffer.writeBytes(value)
-                buffer.writeStaticString(", ")
-            }
-            buffer.writeString(clientAddress)
-            buffer.writeStaticString("\r\n")
+            writeHeader("x-forwarded-for", appending: clientAddress, to: forwardedFor, into: &buffer)
             if setsProto { writeHeader("x-forwarded-proto", configuration.forwardedProto, into: &buffer) }
             if !keepsRequestID { writeHeader("x-request-id", requestID, into: &buffer) }
-            if let ours = configuration.via {
-                buffer.writeStaticString("via: ")
-                for value in via {
-                    buffer.writeBytes(value)
-                    buffer.writeStaticString(", ")
-                }
-                buffer.writeString(ours)
-                buffer.writeStaticString("\r\n")
-            }
+            if let ours = configuration.via { writeHeader("via", appending: ours, to: via, into: &buffer) }
             buffer.writeStaticString("\r\n")
         }
+    }
+
+    /// `name: earlier, earlier, value`: a list header the relay appends its entry to.
+    private static func writeHeader(
+        _ name: StaticString, appending value: String, to earlier: [UnsafeRawBufferPointer], into buffer: inout ByteBuffer
+    ) {
+        buffer.writeStaticString(name)
+        buffer.writeStaticString(": ")
+        for entry in earlier {
+            buffer.writeBytes(entry)
+            buffer.writeStaticString(", ")
+        }
+        buffer.writeString(value)
+        buffer.writeStaticString("\r\n")
     }
 
     @inline(__always)
