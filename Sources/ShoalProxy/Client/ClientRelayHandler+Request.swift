@@ -14,9 +14,8 @@ extension ClientRelayHandler {
         generation &+= 1
         requestStartedAt = NIODeadline.now().uptimeNanoseconds
         sawRequestBytes = false
-        clientIsHTTP10 = clientHead.isHTTP10
-        clientKeepAlive = clientHead.keepAlive
-        requestIsHEAD = clientHead.method == .head
+        request = clientHead
+        expectsContinue = clientHead.expectsContinue
         requestEnded = false
         requestSent = false
         responseStarted = false
@@ -30,9 +29,6 @@ extension ClientRelayHandler {
         ForwardedHeaders.writeRequestHead(clientHead, requestID: requestID, clientAddress: clientAddress,
                                           configuration: configuration, into: &upstreamHead)
         self.upstreamHead = upstreamHead
-        request = clientHead
-        requestHasBody = clientHead.hasBody
-        expectsContinue = clientHead.expectsContinue
         isReplayable = configuration.retryIdempotentRequests && !clientHead.hasBody && clientHead.method != .other
 
         if let length = clientHead.contentLength, length > configuration.maxRequestBodyBytes {

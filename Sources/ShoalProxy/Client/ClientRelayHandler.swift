@@ -79,14 +79,11 @@ final class ClientRelayHandler: ChannelDuplexHandler {
     var requestStartedAt: UInt64 = 0
     /// The member's answer's status code, once its head is in.
     var responseStatus: UInt = 0
-    /// The client's head, for log lines.
+    /// The client's head: what the answer must suit (version, keep-alive, HEAD), and log lines.
     var request: RequestReader.Head?
     /// The head the member gets, as bytes (kept for a retry).
     var upstreamHead: ByteBuffer?
-    var clientIsHTTP10 = false
-    var clientKeepAlive = true
-    var requestIsHEAD = false
-    var requestHasBody = false
+    /// The client waits for `100 Continue` before it sends the body (not sent yet).
     var expectsContinue = false
     /// May be sent again after its member failed before answering (GET/HEAD, no body).
     var isReplayable = false
@@ -120,6 +117,11 @@ final class ClientRelayHandler: ChannelDuplexHandler {
     }
 
     var logger: Logger { shared.logger }
+
+    var clientIsHTTP10: Bool { request?.isHTTP10 ?? false }
+    var clientKeepAlive: Bool { request?.keepAlive ?? true }
+    var requestIsHEAD: Bool { request?.method == .head }
+    var requestHasBody: Bool { request?.hasBody ?? false }
 
     // MARK: Channel events
 
