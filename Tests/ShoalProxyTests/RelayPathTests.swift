@@ -26,6 +26,30 @@ extension ProxyTests {
             web.stop()
         }
 
+        /// Every event loop listens on the port with its own socket (`SO_REUSEPORT`), yet a
+        /// second relay must not join a port another one listens on: it would quietly take part
+        /// of its connections. It fails to start instead, and the first serves every connection.
+        @Test func aPortInUseIsRefusedNotShared() async throws {
+            let web = try WebServer()
+            let first = HTTPRelayServer.serviceManager(local: web.address, configuration: testConfiguration(), logger: LogCapture().logger)
+            try await first.start()
+            let port = first.port
+            let second = HTTPRelayServer.serviceManager(
+                local: web.address, configuration: testConfiguration { $0.port = port }, logger: LogCapture().logger)
+            await #expect(throws: IOError.self) { try await second.start() }
+            #expect(second.localAddress == nil)
+
+            for _ in 0..<16 {
+                let response = try await HTTPTestConnection.with(port: port) { try await $0.request(.GET, "/health") }
+                #expect(response.status == .ok)
+            }
+            #expect(first.statistics.clientConnectionsAccepted == 16)
+            #expect(second.statistics.clientConnectionsAccepted == 0)
+
+            await first.shutdown()
+            web.stop()
+        }
+
         @Test func bigResponseBodyArrivesIntact() async throws {
             let web = try WebServer()
             let relay = HTTPRelayServer.serviceManager(local: web.address, configuration: testConfiguration(), logger: LogCapture().logger)
