@@ -66,8 +66,10 @@ extension ClientRelayHandler {
                 return
             }
             if reader.isMidRequest, !sawRequestBytes {
-                // Part of the next head came with the last request: its time runs from now.
-                requestBytesArrived()
+                // Part of a head is in: the head timeout runs, not the idle one (so a slow head
+                // is told from an idle keep-alive connection).
+                sawRequestBytes = true
+                deadline = loop.now + configuration.requestHeadTimeout
             }
         }
         // Reads were held while the request waited; the rest of its body may still be to come.

@@ -217,15 +217,6 @@ final class ClientRelayHandler: ChannelDuplexHandler {
         context.read()
     }
 
-    /// From ``ConnectionGuard``: bytes arrived from the client.
-    @inline(__always)
-    func requestBytesArrived() {
-        if phase == .idle, !sawRequestBytes {
-            sawRequestBytes = true
-            deadline = loop.now + configuration.requestHeadTimeout
-        }
-    }
-
     // MARK: Connection lifecycle
 
     /// For shutdown: finish the current request, then close. Returns when closed.

@@ -1,17 +1,14 @@
 import NIOCore
 
-/// The first handler of a client connection, in front of the relay handler. It tells the relay
-/// when bytes of a new request start arriving (so a slow request head can be told from an idle
-/// keep-alive connection), and closes connections gracefully ("lingering close"): after the last
-/// answer it sends FIN, then reads and drops whatever the client is still sending until the
-/// client closes too. Closing at once with unread input would make the kernel send a reset,
-/// which can destroy the answer (a `413` or `431`) before the client reads it.
+/// The first handler of a client connection, in front of the relay handler. It closes
+/// connections gracefully ("lingering close"): after the last answer it sends FIN, then reads
+/// and drops whatever the client is still sending until the client closes too. Closing at once
+/// with unread input would make the kernel send a reset, which can destroy the answer (a `413`
+/// or `431`) before the client reads it.
 final class ConnectionGuard: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
 
-    /// Set once the relay handler exists; cleared when the pipeline goes away (breaks the cycle).
-    var relay: ClientRelayHandler?
     private var context: ChannelHandlerContext?
     private var lingering = false
 
@@ -21,12 +18,10 @@ final class ConnectionGuard: ChannelInboundHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
-        relay = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if lingering { return }
-        relay?.requestBytesArrived()
         context.fireChannelRead(data)
     }
 

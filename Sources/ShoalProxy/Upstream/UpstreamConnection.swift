@@ -2,9 +2,9 @@ import NIOCore
 
 /// One keep-alive connection to a member, the only handler of its channel: no HTTP codec. It
 /// carries one client's request at a time (``exchange``), writes the request it is given as
-/// bytes (head from ``ForwardedHeaders``, body as the client sent it), and passes the member's answer straight to the client as it
-/// arrives, framed by a ``ResponseReader``: both channels share an event loop, so these are plain
-/// method calls.
+/// bytes (head from ``ForwardedHeaders``, body as the client sent it), and passes the member's
+/// answer straight to the client as it arrives, framed by a ``ResponseReader``: both channels
+/// share an event loop, so these are plain method calls.
 final class UpstreamConnection: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
