@@ -39,25 +39,29 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // A service instance: the manifest's binary on a free port, ready when healthy.
         .target(name: "ShoalInstance", dependencies: [
             "ShoalCore", "ShoalProcess",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The PVM messages between the broker and its workers (the paper's work-processor protocol).
+        .target(name: "ShoalWorkerProtocol", dependencies: ["PVM"]),
         // The paper's work processor: the service instance on a back-end, behind a draining relay.
         .target(name: "ShoalWorker", dependencies: [
-            "ShoalCore", "ShoalInstance", "ShoalProxy", "PVM",
+            "ShoalCore", "ShoalInstance", "ShoalProxy", "PVM", "ShoalWorkerProtocol",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         // The front-end agent: service manager (reverse proxy) and, with the broker, load manager.
         .target(name: "ShoalAgent", dependencies: [
-            "ShoalCore", "ShoalInstance", "ShoalProxy", "ShoalAPI",
+            "ShoalCore", "ShoalInstance", "ShoalProxy", "ShoalAPI", "ShoalClient",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -66,30 +70,39 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
-        // The broker API's bodies, its token, and a small NIO HTTP client for agents and the CLI.
-        .target(name: "ShoalAPI", dependencies: [
-            "ShoalCore",
+        // The broker API's bodies, its token and the state directory: what the broker, the
+        // front-ends and the CLI share.
+        .target(name: "ShoalAPI", dependencies: ["ShoalCore"]),
+        // A small NIO HTTP client of the broker's API, for the front-ends and the CLI.
+        .target(name: "ShoalClient", dependencies: [
+            "ShoalAPI", "ShoalCore",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
-            .product(name: "Logging", package: "swift-log"),
         ]),
+        // The CLI's tables and sentences for leases, the pool, services and events.
+        .target(name: "ShoalRendering", dependencies: ["ShoalAPI", "ShoalCore"]),
+        // `--log-format json`: one JSON object per log line.
+        .target(name: "ShoalLogging", dependencies: [.product(name: "Logging", package: "swift-log")]),
         // The broker: pool, lease table and event log (SQLite through GRDB), arbitration, the
         // PVM launcher, and the HTTP API (Hummingbird).
         .target(name: "ShoalBroker", dependencies: [
-            "ShoalCore", "ShoalAPI", "ShoalManifest", "PVM", "ShoalWorker",
+            "ShoalCore", "ShoalAPI", "ShoalManifest", "PVM", "ShoalWorkerProtocol",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
-        ]),
+        ], resources: [.embedInCode("Resources/status.html")]),
         // Test hosts, managed processes, load, and a whole local cluster (demo, benchmarks, tests).
-        .target(name: "ShoalTesting", dependencies: ["PVM", "ShoalProcess", "ShoalAPI", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "ShoalTesting", dependencies: [
+            "PVM", "ShoalProcess", "ShoalAPI", "ShoalClient", .product(name: "Logging", package: "swift-log"),
+        ]),
 
         .executableTarget(name: "shoal", dependencies: [
-            "ShoalCore", "ShoalManifest", "PVM", "ShoalAgent", "ShoalWorker", "ShoalAPI", "ShoalBroker", "ShoalInstance", "ShoalProcess",
+            "ShoalCore", "ShoalManifest", "PVM", "ShoalAgent", "ShoalWorker", "ShoalAPI", "ShoalClient", "ShoalRendering",
+            "ShoalLogging", "ShoalBroker", "ShoalInstance", "ShoalProcess",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -105,7 +118,7 @@ let package = Package(
         ]),
         // `make demo`: a whole cluster on this machine under a load ramp, then a summary; leaves nothing running.
         .executableTarget(name: "shoal-demo", dependencies: [
-            "ShoalAPI", "ShoalCore", "ShoalTesting", "PVM",
+            "ShoalAPI", "ShoalClient", "ShoalCore", "ShoalTesting", "PVM",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -113,28 +126,30 @@ let package = Package(
         .executableTarget(name: "shoal-pvm-echo", dependencies: ["PVM", "ShoalTesting", .product(name: "Logging", package: "swift-log")]),
         // The broker benchmark: lease grant latency and operations per second, and the reaction to a load step.
         .executableTarget(name: "shoal-bench-broker", dependencies: [
-            "ShoalBroker", "ShoalAPI", "ShoalCore", "ShoalTesting", "PVM",
+            "ShoalBroker", "ShoalAPI", "ShoalClient", "ShoalCore", "ShoalTesting", "PVM",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
 
         // The paper's three experiments with httperf, beside direct access and nginx (docs/benchmarks.md).
         .executableTarget(name: "shoal-bench-paper", dependencies: [
-            "ShoalAPI", "ShoalCore", "ShoalInstance", "ShoalTesting", "PVM",
+            "ShoalAPI", "ShoalClient", "ShoalCore", "ShoalInstance", "ShoalTesting", "PVM",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
 
         .testTarget(name: "ShoalCoreTests", dependencies: ["ShoalCore"]),
+        // The front-end's load manager: its reconciler's decisions, driven by hand with a manual clock.
+        .testTarget(name: "ShoalAgentTests", dependencies: ["ShoalAgent", "ShoalCore"]),
         .testTarget(name: "ShoalAPITests", dependencies: [
-            "ShoalAPI", "ShoalCore", "ShoalTesting",
+            "ShoalAPI", "ShoalClient", "ShoalRendering", "ShoalLogging", "ShoalCore", "ShoalTesting",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .testTarget(name: "ShoalBrokerTests", dependencies: [
-            "ShoalBroker", "ShoalCore", "ShoalAPI", "ShoalTesting",
+            "ShoalBroker", "ShoalCore", "ShoalAPI", "ShoalClient", "ShoalTesting",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -143,13 +158,13 @@ let package = Package(
         ]),
         // A real broker, real pvmd on namespace hosts, real front-ends and workers, under load.
         .testTarget(name: "ShoalClusterTests", dependencies: [
-            "ShoalAPI", "ShoalCore", "ShoalTesting", "PVM",
+            "ShoalAPI", "ShoalClient", "ShoalCore", "ShoalTesting", "PVM",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "ShoalManifestTests", dependencies: ["ShoalManifest", "ShoalCore", "ShoalTesting"]),
         .testTarget(name: "PVMTests", dependencies: ["PVM", "ShoalTesting", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "ShoalProxyTests", dependencies: [
-            "ShoalProxy", "ShoalCore", "ShoalTesting", "ShoalWorker", "PVM",
+            "ShoalProxy", "ShoalCore", "ShoalTesting", "ShoalWorker", "ShoalWorkerProtocol", "PVM",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

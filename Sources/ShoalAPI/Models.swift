@@ -111,13 +111,9 @@ public struct FrontendStatus: Codable, Sendable, Hashable {
 }
 
 /// `POST /v1/frontends/{name}/heartbeat`: renews every lease of the front-end.
+/// Its body is empty (`{}` or nothing): the heartbeat itself is the news.
 public struct Heartbeat: Codable, Sendable, Hashable {
-    /// Requests in progress at the front-end's local instance.
-    public var localInFlight: Int?
-
-    public init(localInFlight: Int? = nil) {
-        self.localInFlight = localInFlight
-    }
+    public init() {}
 }
 
 // MARK: Pool, services, events

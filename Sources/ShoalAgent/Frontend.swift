@@ -5,6 +5,7 @@ import ShoalAPI
 import ShoalCore
 import ShoalInstance
 import ShoalProxy
+import ShoalClient
 
 /// A front-end agent: the service's public port (the service manager, a reverse proxy) in front
 /// of the local service instance and of the back-ends it holds. With no back-end it serves
@@ -69,6 +70,7 @@ public final class Frontend: Service {
         relayConfiguration.host = configuration.listenHost
         relayConfiguration.port = configuration.port ?? manifest.port
         relayConfiguration.memberHeader = configuration.memberHeader
+        relayConfiguration.shutdownGracePeriod = manifest.drainTimeout.timeAmount
         let relay = HTTPRelayServer.serviceManager(
             local: try SocketAddress(ipAddress: instance.host, port: instance.port),
             dispatcher: Dispatcher(policy: configuration.policy, thresholds: manifest.thresholds),
@@ -93,39 +95,24 @@ public final class Frontend: Service {
             + " (local instance pid \(instance.pid) on \(instance.host):\(instance.port), \(configuration.staticBackends.count) back-ends,"
             + " metrics \(metricsURL))")
 
-        var operations: [@Sendable () async -> Bool] = [
-            {
-                _ = await instance.waitForExit()
-                return true
-            },
-            {
-                try? await gracefulShutdown()
-                return false
-            },
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            // The instance dying on its own stops the front-end, gracefully: what is in flight elsewhere finishes.
+            .init(service: instance, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
+            .init(service: admin),
         ]
-        var manager: LoadManager?
         if let broker = configuration.broker {
             var loadConfiguration = LoadManager.Configuration(frontend: broker.name, manifest: manifest, manifestPath: broker.manifestPath)
             loadConfiguration.holdTime = broker.holdTime
-            let loadManager = LoadManager(
+            services.append(.init(service: LoadManager(
                 configuration: loadConfiguration, members: relay.members,
                 commands: try BrokerClient(baseURL: broker.url, token: broker.token),
-                eventFeed: try BrokerClient(baseURL: broker.url, token: broker.token), metrics: metrics, logger: logger)
-            operations.append {
-                await loadManager.run()
-                return false
-            }
-            manager = loadManager
+                eventFeed: try BrokerClient(baseURL: broker.url, token: broker.token), metrics: metrics, logger: logger)))
         }
-        let instanceDied = await firstOf(operations) ?? false
-        // In-flight requests finish before the instance goes, and the leases go back.
-        await relay.shutdown(gracePeriod: manifest.drainTimeout.timeAmount)
-        await manager?.giveBackAll()
-        await admin.stop()
-        await instance.stop()
-        if instanceDied {
-            throw InstanceError(service: manifest.name, reason: "local instance exited with status \(instance.exitStatus ?? -1)")
-        }
+        // The group stops its services in reverse order: the relay lets in-flight requests
+        // finish first (for up to drain_timeout), then the leases go back, then the admin
+        // listener and the instance stop.
+        services.append(.init(service: relay))
+        try await ServiceGroup(configuration: .init(services: services, logger: logger)).run()
     }
 }
 
@@ -144,8 +131,4 @@ extension Frontend {
             return try await AdminServer.start(host: configuration.metricsHost, port: 0, metrics: exposition)
         }
     }
-}
-
-extension Duration {
-    var timeAmount: TimeAmount { .milliseconds(wholeMilliseconds) }
 }

@@ -1,17 +1,21 @@
 import Logging
 import NIOCore
+import ServiceLifecycle
 import ShoalAPI
 import ShoalCore
 import ShoalProxy
+import ShoalClient
 
-/// The front-end's load manager: measures its members' levels, applies ``ScalePolicy`` (the
-/// paper's rule with hysteresis), and leases, drains, cancels and releases back-ends through the
-/// broker; follows the broker's event log so a revocation or preemption takes a member out of
-/// rotation at once.
+/// The front-end's load manager: the plumbing around ``FrontendReconciler``, which decides.
+///
+/// It reads the members' load and the clock, tells the reconciler what happened (the broker's
+/// status, each broker answer, a member drained, a tick) and carries out the actions it returns:
+/// members added to or removed from the ``MemberTable``, calls to the broker. It follows the
+/// broker's event log so a revocation or preemption takes a member out of rotation at once.
 ///
 /// The service manager never waits for it: while the broker is unreachable, requests keep
-/// going to the members there are, and the manager retries its calls.
-public actor LoadManager {
+/// going to the members there are, and the reconciler has the calls sent again.
+public actor LoadManager: Service {
     public struct Configuration: Sendable {
         public var frontend: String
         public var manifest: ServiceManifest
@@ -29,17 +33,11 @@ public actor LoadManager {
         }
     }
 
-    /// What the front-end knows of one of its leases.
-    struct Tracked {
-        var view: LeaseView
-        /// When this front-end asked for it (its own clock), for the readiness measurement.
-        var askedAt: Timestamp?
-        /// The member it routes to, while in rotation.
-        var member: Member?
-        /// This front-end started a scale-down drain (it may still cancel it).
-        var scalingDown = false
-        /// Out of rotation, waiting for the front-end's in-flight requests there to finish.
-        var draining = false
+    /// A member out of rotation, to be watched until the front-end has nothing in flight there.
+    struct DrainWait: Sendable {
+        var lease: LeaseID
+        var drain: Int
+        var member: Member
     }
 
     private let configuration: Configuration
@@ -48,82 +46,92 @@ public actor LoadManager {
     private let eventFeed: BrokerClient
     private let logger: Logger
     private let metrics: FrontendMetrics?
-    private var policy: ScalePolicy
-    private var leases: [String: Tracked] = [:] {
-        didSet { metrics?.leasesChanged(leases.values.map(\.view.state)) }
-    }
-    private var registered = false
-    private var ttl: Duration = .seconds(10)
-    /// Measured times from asking to serving (newest last), which set the policy's readiness allowance.
-    private var readiness: [Duration] = []
-    private var lastComplaint: ContinuousClock.Instant?
+    private let clock: @Sendable () -> Timestamp
+    private var reconciler: FrontendReconciler
+    /// Members removed for a drain, until their `waitForDrain` comes.
+    private var outOfRotation: [LeaseID: Member] = [:]
+    /// Drains to watch; `run()` gives each one a child task.
+    private let drainWaits: AsyncStream<DrainWait>
+    private let drainWaitSink: AsyncStream<DrainWait>.Continuation
+    private var lastComplaint: Timestamp?
 
+    /// `clock`: the wall clock unless a test passes its own.
     public init(
         configuration: Configuration, members: MemberTable, commands: BrokerClient, eventFeed: BrokerClient,
-        metrics: FrontendMetrics? = nil, logger: Logger
+        metrics: FrontendMetrics? = nil, logger: Logger, clock: @escaping @Sendable () -> Timestamp = { .now() }
     ) {
         self.configuration = configuration
         self.members = members
         self.commands = commands
         self.eventFeed = eventFeed
         self.metrics = metrics
+        self.clock = clock
         var logger = logger
         logger[metadataKey: "service"] = "\(configuration.manifest.name)"
         logger[metadataKey: "frontend"] = "\(configuration.frontend)"
         self.logger = logger
         let manifest = configuration.manifest
-        policy = ScalePolicy(thresholds: manifest.thresholds, backends: manifest.backends, holdTime: configuration.holdTime)
+        reconciler = FrontendReconciler(configuration: .init(
+            frontend: configuration.frontend, thresholds: manifest.thresholds, backends: manifest.backends,
+            holdTime: configuration.holdTime))
+        (drainWaits, drainWaitSink) = AsyncStream.makeStream(of: DrainWait.self)
     }
 
-    /// Runs until cancelled.
+    /// In the front-end's `ServiceGroup` (before the relay, so it stops after the relay has let
+    /// its in-flight requests finish): manages the leases until graceful shutdown, then gives
+    /// every lease back.
     public func run() async {
+        await cancelWhenGracefulShutdown { await self.manage() }
+        await giveBackAll()
+    }
+
+    /// Manages the leases until cancelled. Every task it starts, including each drain watch,
+    /// ends with it.
+    func manage() async {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.controlLoop() }
             group.addTask { await self.heartbeatLoop() }
             group.addTask { await self.followEvents() }
+            // One child per member being drained: no watch outlives run().
+            for await wait in drainWaits {
+                group.addTask { await self.watch(wait) }
+            }
         }
     }
 
     /// The front-end is stopping and has finished its in-flight requests: every lease goes
-    /// back now (the workers drain what is left), rather than waiting out its TTL. Best effort:
-    /// a broker that cannot be reached reclaims them after the TTL anyway.
-    public func giveBackAll() async {
-        for (id, tracked) in leases where !tracked.view.state.isFinal {
-            if let member = tracked.member { members.removeBackend(named: member.name) }
-            if tracked.view.state == .active {
-                _ = try? await commands.drain(lease: id, LeaseChangeRequest(reason: "front-end \(configuration.frontend) stopping"))
-            }
-            _ = try? await commands.release(lease: id, LeaseChangeRequest(reason: "front-end \(configuration.frontend) stopped"))
-        }
-        leases = [:]
+    /// back now, rather than waiting out its TTL (see ``FrontendReconciler/frontendStopping()``).
+    func giveBackAll() async {
+        await handle { $0.frontendStopping() }
     }
 
     // MARK: Loops
 
     private func controlLoop() async {
         while (try? await Task.sleep(for: configuration.interval)) != nil {
-            guard registered else { continue }
-            await evaluate()
+            let load = FrontendReconciler.MeasuredLoad(
+                localInFlight: members.local?.inFlight ?? 0,
+                backends: members.backends.map { .init(name: $0.name, inFlight: $0.inFlight) })
+            let now = clock()
+            await handle { $0.loadMeasured(load, now: now) }
         }
     }
 
     private func heartbeatLoop() async {
         while !Task.isCancelled {
             await synchronize()
-            try? await Task.sleep(for: registered ? ttl / 3 : .milliseconds(500))
+            try? await Task.sleep(for: reconciler.heartbeatInterval)
         }
     }
 
-    /// Long-polls the broker's event log; anything about this front-end's leases (or a host)
-    /// makes it synchronize at once.
+    /// Long-polls the broker's event log; an event that concerns this front-end makes it
+    /// synchronize at once.
     private func followEvents() async {
         var cursor: Int64 = -1
         while !Task.isCancelled {
             do {
                 let page = try await eventFeed.events(after: cursor, limit: 500, wait: .seconds(20))
-                let concernsUs = page.events.contains { event in
-                    event.lease.map { leases[$0] != nil } ?? (event.host != nil)
-                }
+                let concernsUs = page.events.contains { reconciler.concerns(lease: $0.lease.map { LeaseID($0) }, host: $0.host) }
                 cursor = page.next
                 if concernsUs { await synchronize() }
             } catch is CancellationError {
@@ -135,193 +143,143 @@ public actor LoadManager {
         }
     }
 
-    // MARK: Synchronizing with the broker
-
-    /// Registers if needed, renews every lease (heartbeat) and brings the members in line with
-    /// the broker's view of the leases.
-    private func synchronize() async {
+    /// Reports the member drained once the front-end has nothing in flight there; a cancelled
+    /// wait (run() ending) reports nothing.
+    private func watch(_ wait: DrainWait) async {
         do {
-            let status: FrontendStatus
-            if registered {
-                do {
-                    status = try await commands.heartbeat(frontend: configuration.frontend, Heartbeat(localInFlight: members.local?.inFlight))
-                } catch let error as BrokerClientError where error.statusCode == 404 {
-                    registered = false  // The broker forgot us (a new state directory): introduce ourselves again.
-                    throw error
-                }
+            try await wait.member.drained()
+        } catch {
+            return
+        }
+        await handle { $0.memberDrained(lease: wait.lease, drain: wait.drain) }
+    }
+
+    /// Registers or renews (heartbeat), and hands the broker's answer to the reconciler.
+    private func synchronize() async {
+        let renewing = reconciler.isRegistered
+        let status: FrontendStatus
+        do {
+            if renewing {
+                status = try await commands.heartbeat(frontend: configuration.frontend, Heartbeat())
             } else {
                 status = try await commands.register(FrontendRegistration(name: configuration.frontend, manifestPath: configuration.manifestPath))
-                registered = true
-                logger.info("registered with the broker", metadata: ["frontend": "\(configuration.frontend)", "leases": "\(status.leases.count)"])
+                logger.info("registered with the broker", metadata: ["leases": "\(status.leases.count)"])
             }
-            ttl = .milliseconds(status.leaseTTLMilliseconds)
-            reconcile(status.leases)
+        } catch let error as BrokerClientError where renewing && error.statusCode == 404 {
+            complain("the broker no longer knows this front-end; registering again", error)
+            await handle { $0.brokerForgotUs() }
+            return
         } catch {
             complain("cannot reach the broker; serving with the members there are", error)
-        }
-    }
-
-    /// Members follow the leases: active ones are routed to, revoked or released ones removed at
-    /// once, preempted or maintenance-drained ones drained and then released.
-    private func reconcile(_ views: [LeaseView]) {
-        let listed = Dictionary(uniqueKeysWithValues: views.map { ($0.id, $0) })
-        for (id, tracked) in leases where listed[id] == nil {
-            // Ended without our drain: revoked, so the back-end is gone. Route elsewhere now, and
-            // send what still waits for an answer there elsewhere too.
-            if let member = tracked.member, !tracked.draining {
-                members.removeBackend(named: member.name, abandoningInFlight: true)
-                logger.notice("back-end removed: its lease ended", metadata: Self.metadata(tracked.view))
-            }
-            leases[id] = nil
-        }
-        for view in views {
-            var tracked = leases[view.id] ?? Tracked(view: view)
-            tracked.view = view
-            switch view.state {
-            case .active where tracked.member == nil && !tracked.draining:
-                if let endpoint = view.endpoint, let address = try? Self.address(endpoint) {
-                    tracked.member = try? members.addBackend(name: view.id, address: address)
-                    if let asked = tracked.askedAt {
-                        readiness = (readiness + [Timestamp.now() - asked]).suffix(8)
-                        policy.readinessAllowance = max(.seconds(1), (readiness.max() ?? .seconds(5)) * 2)
-                        tracked.askedAt = nil
-                    }
-                    var metadata = Self.metadata(view)
-                    metadata["endpoint"] = "\(endpoint)"
-                    logger.info("back-end added", metadata: metadata)
-                }
-            case .draining where !tracked.draining:
-                // The broker reclaims it (preemption, maintenance): stop routing, finish, give back.
-                tracked.draining = true
-                startDrain(view.id, member: tracked.member, reason: "\(view.drainReason?.rawValue ?? "drain") ordered by the broker")
-            default:
-                break
-            }
-            leases[view.id] = tracked
-        }
-    }
-
-    // MARK: The policy
-
-    private func evaluate() async {
-        let routed = members.backends
-        let now = Timestamp.now()
-        let withPending = ScalePolicy.Snapshot(
-            localInFlight: members.local?.inFlight ?? 0,
-            serving: routed.map(\.inFlight),
-            // Granted, not serving yet: capacity on its way, for as long as a start usually takes.
-            pendingSince: leases.values.filter { $0.view.state == .granted }
-                .map { $0.askedAt ?? Timestamp(milliseconds: $0.view.requestedAt) },
-            draining: leases.values.filter { $0.scalingDown && $0.draining }.count)
-        let queued = leases.values.filter { $0.view.state == .requested }
-        switch policy.evaluate(withPending, now: now) {
-        case .hold:
-            break
-        case .acquire:
-            guard queued.isEmpty else { break }  // Already waiting in the broker's queue.
-            await acquire(levels: withPending, held: routed.count + withPending.pendingSince.count)
-        case .cancelDrain:
-            await cancelNewestDrain()
-        case .release(let index):
-            guard index < routed.count, let id = leases.first(where: { $0.value.member === routed[index] })?.key else { break }
-            await scaleDown(id)
-        }
-    }
-
-    private func acquire(levels: ScalePolicy.Snapshot, held: Int) async {
-        let thresholds = configuration.manifest.thresholds
-        let minimum = configuration.manifest.backends.min
-        let reason = held < minimum
-            ? "below min_backends \(minimum): holds \(held)"
-            : levels.serving.isEmpty
-            ? "front-end alone is High: \(levels.localInFlight) in flight >= high \(thresholds.high)"
-            : "all \(levels.serving.count) back-ends High: in flight \(levels.serving) >= high \(thresholds.high)"
-        do {
-            let view = try await commands.acquire(AcquireRequest(frontend: configuration.frontend, reason: reason))
-            leases[view.id] = Tracked(view: view, askedAt: .now())
-            metrics?.leaseRequested(view.state == .requested ? "queued" : "granted")
-            var metadata = Self.metadata(view)
-            metadata["why"] = "\(reason)"
-            logger.info("lease asked for", metadata: metadata)
-        } catch let error as BrokerClientError where error.statusCode == 409 {
-            metrics?.leaseRequested("denied")
-            logger.debug("lease denied", metadata: ["why": "\(error)"])
-        } catch {
-            metrics?.leaseRequested("failed")
-            complain("cannot ask the broker for a back-end", error)
-        }
-    }
-
-    private func scaleDown(_ id: String) async {
-        guard var tracked = leases[id] else { return }
-        let low = configuration.manifest.thresholds.low
-        let reason = "every back-end Low (< \(low) in flight) for \(configuration.holdTime)"
-        do {
-            tracked.view = try await commands.drain(lease: id, LeaseChangeRequest(reason: reason))
-        } catch {
-            complain("cannot start a scale-down drain", error)
+            await handle { $0.brokerUnreachable() }
             return
         }
-        tracked.scalingDown = true
-        tracked.draining = true
-        leases[id] = tracked
-        startDrain(id, member: tracked.member, reason: reason)
+        let brokerStatus = FrontendReconciler.BrokerStatus(
+            leases: status.leases.map(FrontendReconciler.LeaseStatus.init), leaseTTL: .milliseconds(status.leaseTTLMilliseconds))
+        let now = clock()
+        await handle { $0.brokerStatusArrived(brokerStatus, now: now) }
     }
 
-    private func cancelNewestDrain() async {
-        guard let id = leases.filter({ $0.value.scalingDown && $0.value.draining }).keys.max(),
-              var tracked = leases[id], let endpoint = tracked.view.endpoint else { return }
-        do {
-            tracked.view = try await commands.cancelDrain(lease: id, LeaseChangeRequest(reason: "load rose again while it drained"))
-        } catch {
-            complain("cannot cancel a drain", error)
-            return
-        }
-        tracked.scalingDown = false
-        tracked.draining = false
-        tracked.member = try? members.addBackend(name: id, address: try Self.address(endpoint))
-        leases[id] = tracked
-        logger.info("drain cancelled: back-end kept", metadata: Self.metadata(tracked.view))
-    }
+    // MARK: Carrying out the reconciler's actions
 
-    /// Out of rotation now; once the front-end has nothing in flight there, the lease is
-    /// released (retried until the broker hears it) unless the drain was cancelled meanwhile.
-    private func startDrain(_ id: String, member: Member?, reason: String) {
-        if let member { members.removeBackend(named: member.name) }
-        var metadata = leases[id].map { Self.metadata($0.view) } ?? ["lease": "\(id)"]
-        metadata["why"] = "\(reason)"
-        logger.info("back-end draining", metadata: metadata)
-        Task {
-            try? await member?.drained()
-            await self.releaseWhenDrained(id)
+    /// Tells the reconciler what happened, then carries out what it returns, in order.
+    private func handle(_ event: (inout FrontendReconciler) -> [FrontendReconciler.Action]) async {
+        let actions = event(&reconciler)
+        metrics?.leasesChanged(reconciler.leaseStates)
+        for action in actions {
+            await perform(action)
         }
     }
 
-    private func releaseWhenDrained(_ id: String) async {
-        while let tracked = leases[id], tracked.draining {
-            if tracked.member.map({ !$0.isRemoved }) ?? false { return }  // Cancelled and re-added.
+    private func perform(_ action: FrontendReconciler.Action) async {
+        switch action {
+        case .addMember(let lease, let endpoint):
             do {
-                let view = try await commands.release(lease: id, LeaseChangeRequest(reason: "nothing in flight from \(configuration.frontend)"))
-                leases[id]?.view = view
-                leases[id]?.scalingDown = false  // Released: no longer cancellable.
-                logger.info("lease released", metadata: Self.metadata(view))
-                return
-            } catch let error as BrokerClientError where error.statusCode == 404 {
-                leases[id] = nil
-                return
+                try members.addBackend(name: lease.rawValue, address: try Self.address(endpoint))
+                logger.info("back-end added", metadata: metadata(lease, ["endpoint": "\(endpoint)"]))
             } catch {
-                complain("cannot release a drained lease; retrying", error)
-                try? await Task.sleep(for: .milliseconds(500))
+                complain("cannot route to back-end \(lease) at \(endpoint)", error)
+                await handle { $0.memberCouldNotBeAdded(lease: lease) }
+            }
+
+        case .removeMember(let lease, let abandoningInFlight, let reason):
+            guard let member = members.removeBackend(named: lease.rawValue, abandoningInFlight: abandoningInFlight) else { return }
+            if abandoningInFlight {
+                logger.notice("back-end removed: \(reason)", metadata: metadata(lease))
+            } else {
+                outOfRotation[lease] = member
+                logger.info("back-end draining", metadata: metadata(lease, ["why": "\(reason)"]))
+            }
+
+        case .waitForDrain(let lease, let drain):
+            if let member = outOfRotation.removeValue(forKey: lease) {
+                drainWaitSink.yield(DrainWait(lease: lease, drain: drain, member: member))
+            } else {
+                await handle { $0.memberDrained(lease: lease, drain: drain) }  // It was not in the table: nothing in flight.
+            }
+
+        case .acquire(let reason):
+            do {
+                let view = try await commands.acquire(AcquireRequest(frontend: configuration.frontend, reason: reason))
+                metrics?.leaseRequested(view.state == .requested ? "queued" : "granted")
+                let now = clock()
+                await handle { $0.leaseAcquired(.init(view), now: now) }
+                logger.info("lease asked for", metadata: metadata(LeaseID(view.id), ["why": "\(reason)"]))
+            } catch let error as BrokerClientError where error.statusCode == 409 {
+                metrics?.leaseRequested("denied")
+                logger.debug("lease denied", metadata: ["why": "\(error)"])
+                await handle { $0.leaseDenied() }
+            } catch {
+                metrics?.leaseRequested("failed")
+                complain("cannot ask the broker for a back-end", error)
+                await handle { $0.acquireFailed() }
+            }
+
+        case .drain(let lease, let reason):
+            do {
+                let view = try await commands.drain(lease: lease.rawValue, LeaseChangeRequest(reason: reason))
+                await handle { $0.drainAccepted(.init(view)) }
+            } catch {
+                complain("cannot drain lease \(lease)", error)
+                await handle { $0.drainFailed(lease: lease) }
+            }
+
+        case .cancelDrain(let lease, let reason):
+            do {
+                let view = try await commands.cancelDrain(lease: lease.rawValue, LeaseChangeRequest(reason: reason))
+                logger.info("drain cancelled: back-end kept", metadata: metadata(lease, ["why": "\(reason)"]))
+                await handle { $0.drainCancelAccepted(.init(view)) }
+            } catch {
+                complain("cannot cancel a drain", error)
+                await handle { $0.drainCancelFailed(lease: lease) }
+            }
+
+        case .release(let lease, let reason):
+            do {
+                let view = try await commands.release(lease: lease.rawValue, LeaseChangeRequest(reason: reason))
+                logger.info("lease released", metadata: metadata(lease, ["why": "\(reason)"]))
+                await handle { $0.releaseAccepted(.init(view)) }
+            } catch let error as BrokerClientError where error.statusCode == 404 {
+                await handle { $0.releaseFoundNoLease(lease: lease) }
+            } catch {
+                complain("cannot release lease \(lease)", error)
+                let now = clock()
+                await handle { $0.releaseFailed(lease: lease, now: now) }
             }
         }
     }
 
     // MARK: Helpers
 
-    /// For log lines about a lease: its id, host and state (the logger adds service and front-end).
-    static func metadata(_ view: LeaseView) -> Logger.Metadata {
-        var metadata: Logger.Metadata = ["lease": "\(view.id)", "state": "\(view.state.rawValue)"]
-        if let host = view.host { metadata["host"] = "\(host)" }
+    /// For log lines about a lease: its id, state and host as last known (the logger adds
+    /// service and front-end).
+    private func metadata(_ id: LeaseID, _ extra: Logger.Metadata = [:]) -> Logger.Metadata {
+        var metadata = extra
+        metadata["lease"] = "\(id)"
+        if let lease = reconciler.lease(id) {
+            metadata["state"] = "\(lease.state.rawValue)"
+            if let host = lease.host { metadata["host"] = "\(host)" }
+        }
         return metadata
     }
 
@@ -334,7 +292,7 @@ public actor LoadManager {
 
     /// Logs a broker problem at most once per 5 s, so an outage does not flood the log.
     private func complain(_ what: String, _ error: any Error) {
-        let now = ContinuousClock.now
+        let now = clock()
         if let last = lastComplaint, now - last < .seconds(5) { return }
         lastComplaint = now
         logger.warning("\(what)", metadata: ["error": "\(error)"])

@@ -6,26 +6,25 @@ import ShoalCore
 extension Broker {
     public func pool() async throws -> PoolView {
         let byHost = try await store.liveLeasesByHost()
-        return PoolView(hosts: hostOrder.map { name in
-            let state = hosts[name] ?? HostState(slots: 0)
+        return PoolView(hosts: health.order.map { name in
+            let state = health.hosts[name] ?? PoolHealth.Host(slots: 0)
             let leases = byHost[name] ?? []
             return PoolView.Host(name: name, slots: state.slots, used: leases.count, cordoned: state.cordoned,
-                                 down: state.down || state.quarantinedUntil != nil, leases: leases.map(\.id.rawValue))
+                                 down: state.looksDown, leases: leases.map(\.id.rawValue))
         })
     }
 
     public func services() async throws -> [ServiceView] {
-        let live = try await store.leases()
-        let allocation = FairShare.allocate(claims(live: live), capacity: capacity)
+        let pool = snapshot(try await store.leases())
+        let allocation = pool.allocation
         return services.keys.sorted().compactMap { name in
             guard let service = services[name] else { return nil }
-            let mine = live.filter { $0.lease.service == name }
+            let usage = pool.usage(of: name)
             let manifest = service.manifest
             return ServiceView(
                 name: name, frontends: service.frontends.sorted(), minBackends: manifest.backends.min,
                 maxBackends: manifest.backends.max, priority: manifest.priority, weight: manifest.weight,
-                held: mine.filter(\.lease.holdsSlot).count, waiting: mine.filter { $0.lease.state == .requested }.count,
-                fairShare: allocation.share(of: name))
+                held: usage.held, waiting: usage.waiting, fairShare: allocation.share(of: name))
         }
     }
 
@@ -40,13 +39,10 @@ extension Broker {
 
     public func acquire(_ request: AcquireRequest) async throws -> LeaseView {
         let service = try serviceOf(frontend: request.frontend)
-        let manifest = services[service.name]!.manifest
         let now = clock()
         let live = try await store.leases()
-        let mine = live.filter { $0.lease.service == service.name }
         let asking = request.reason.map { "\(request.frontend): \($0)" } ?? "front-end \(request.frontend) asked for a back-end"
-        if mine.count >= manifest.backends.max {
-            let reason = "denied: \(service.name) already holds or waits for \(mine.count) of its max_backends \(manifest.backends.max)"
+        if let reason = snapshot(live).refusal(ofAnotherFor: service.name) {
             try await store.record(.deny, service: service.name, now: now, reason: EventReason("\(asking); \(reason)"))
             notifyEvents()
             throw BrokerError(.conflict, reason)
@@ -66,13 +62,10 @@ extension Broker {
             stored = try await existing(created.id.rawValue)
         }
         if stored.lease.state == .requested {
-            let allocation = FairShare.allocate(claims(live: try await store.leases()), capacity: capacity)
+            let pool = snapshot(try await store.leases())
             try await store.record(
                 .queue, lease: stored.id, service: service.name, now: now,
-                reason: try EventReason(
-                    "queued: no free slot for \(service.name) (fair share \(allocation.share(of: service.name)), "
-                        + "holds \(mine.filter(\.lease.holdsSlot).count))",
-                    details: allocation.explanation))
+                reason: try EventReason(pool.queuedReason(for: service.name), details: pool.allocation.explanation))
             notifyEvents()
         }
         return view(stored)
@@ -89,8 +82,7 @@ extension Broker {
 
     public func drain(lease id: String, _ request: LeaseChangeRequest) async throws -> LeaseView {
         let stored = try await existing(id)
-        let manifest = services[stored.lease.service]?.manifest
-        let deadline = clock() + (manifest?.drainTimeout ?? .seconds(30))
+        let deadline = clock() + drainTimeout(of: stored.lease.service)
         try await apply(.drainRequested(Drain(reason: .scaleDown, deadline: deadline)), to: stored.id,
                         reason: request.reason.map { "scale-down: \($0)" })
         return view(try await existing(id))
@@ -104,22 +96,9 @@ extension Broker {
 
     public func release(lease id: String, _ request: LeaseChangeRequest) async throws -> LeaseView {
         let stored = try await existing(id)
-        let lease = stored.lease
-        switch lease.state {
-        case .requested, .granted:
-            try await apply(.drainRequested(Drain(reason: .scaleDown, deadline: clock())), to: stored.id,
-                            reason: request.reason ?? "withdrawn by front-end \(lease.frontend) before it served")
+        if !stored.lease.state.isFinal {  // Releasing twice is harmless.
+            try await apply(.frontendReleased(drainTimeout: drainTimeout(of: stored.lease.service)), to: stored.id, reason: request.reason)
             try await arbitrate()
-        case .active:
-            _ = try await drain(lease: id, request)
-            drainOrdered.insert(stored.id)
-            await launcher.drain(tasks: lease.tasks)
-        case .draining:
-            // The front-end has nothing in flight there any more: the worker finishes and reports.
-            drainOrdered.insert(stored.id)
-            await launcher.drain(tasks: lease.tasks)
-        case .released, .revoked:
-            break  // Already given back: releasing twice is harmless.
         }
         return view(try await existing(id))
     }
@@ -147,16 +126,16 @@ extension Broker {
     }
 
     public func drainHost(_ name: String) async throws -> HostDrainResult {
-        guard hosts[name] != nil else {
-            throw BrokerError(.notFound, "no host \(name) in the pool (hosts: \(hostOrder.joined(separator: ", ")))")
+        guard health.hosts[name] != nil else {
+            throw BrokerError(.notFound, "no host \(name) in the pool (hosts: \(health.order.joined(separator: ", ")))")
         }
-        hosts[name]?.cordoned = true
+        _ = health.cordon(name, true)
         let now = clock()
         try await store.setCordoned(name, true, now: now)
         try await store.record(.drain, host: name, now: now, reason: EventReason("host \(name) drained for maintenance: no new grants"))
         var draining: [String] = []
         for stored in try await store.liveLeasesByHost()[name] ?? [] {
-            let deadline = now + (services[stored.lease.service]?.manifest.drainTimeout ?? .seconds(30))
+            let deadline = now + drainTimeout(of: stored.lease.service)
             if stored.lease.state == .draining {
                 draining.append(stored.id.rawValue)
                 continue
@@ -170,21 +149,22 @@ extension Broker {
     }
 
     public func undrainHost(_ name: String) async throws -> HostDrainResult {
-        guard hosts[name] != nil else {
-            throw BrokerError(.notFound, "no host \(name) in the pool (hosts: \(hostOrder.joined(separator: ", ")))")
+        guard health.hosts[name] != nil else {
+            throw BrokerError(.notFound, "no host \(name) in the pool (hosts: \(health.order.joined(separator: ", ")))")
         }
-        hosts[name]?.cordoned = false
+        let actions = health.cordon(name, false)
         try await store.setCordoned(name, false, now: clock())
         try await store.record(.resume, host: name, now: clock(), reason: EventReason("host \(name) back in the pool after maintenance"))
         notifyEvents()
-        try await arbitrate()
+        try await carryOut(actions)
         return HostDrainResult(host: name, draining: [])
     }
 
     // MARK: Helpers
 
-    var capacity: Int {
-        hosts.values.filter(\.isOpen).reduce(0) { $0 + $1.slots }
+    /// How long a lease of `service` may take to drain (its manifest's `drain_timeout`).
+    func drainTimeout(of service: String) -> Duration {
+        services[service]?.manifest.drainTimeout ?? .seconds(30)
     }
 
     func status(of frontend: String) async throws -> FrontendStatus {
@@ -213,7 +193,7 @@ extension Broker {
         let load = loads[lease.id]
         return LeaseView(
             id: lease.id.rawValue, service: lease.service, frontend: lease.frontend, host: lease.host, state: lease.state,
-            endpoint: lease.state == .active || lease.state == .draining ? lease.endpoint : nil,
+            endpoint: lease.state.hasServingWorker ? lease.endpoint : nil,
             inFlight: lease.holdsSlot ? load?.inFlight : nil, queued: lease.holdsSlot ? load?.queued : nil,
             requestedAt: lease.requestedAt.milliseconds, expiresAt: lease.expiresAt.milliseconds,
             drainReason: lease.drain?.reason, drainDeadline: lease.drain?.deadline.milliseconds, revocation: lease.revocation)

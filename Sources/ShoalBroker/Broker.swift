@@ -8,10 +8,12 @@ import ShoalManifest
 /// The broker: owns the pool (hosts × slots), the lease table, the arbitration among services,
 /// and the workers on the back-ends (through a ``BackendLauncher``).
 ///
-/// Every decision goes through the core (lease state machine, ``Arbitration``) and is committed
-/// to the ``LeaseStore`` with its reason before anything is done about it, so a restart finds the
-/// truth in SQLite and the workers still running (``recover()``). Clock-driven work — TTL expiry,
-/// drain deadlines, start-up timeouts — happens in ``run()``'s tick.
+/// A thin shell around the core: it reads the table into the core's types, lets the core decide
+/// (the lease state machine, ``PoolSnapshot``'s fair share and plan, ``PoolHealth``'s rules) and
+/// carries out what comes back — a store write (the transition and its event row in one
+/// transaction, before anything is done about it), a spawn, a kill, a message. A restart finds
+/// the truth in SQLite and the workers still running (``recover()``). Clock-driven work — TTL
+/// expiry, drain deadlines, start-up timeouts, silent workers — happens in ``run()``'s tick.
 public actor Broker: BrokerOperations, Service {
     public struct Configuration: Sendable {
         public var hosts: [PoolHost]
@@ -23,47 +25,14 @@ public actor Broker: BrokerOperations, Service {
         public var tickInterval: Duration = .milliseconds(250)
         /// Leases one front-end may hold or wait for at once.
         public var maxLeasesPerFrontend = 64
-        /// A serving worker reports its load every 500 ms; silent this long, it is taken for
-        /// lost. PVM itself notices a pvmd killed outright only after minutes.
-        public var workerSilenceLimit: Duration = .seconds(3)
-        /// How long a host whose workers all fell silent gets no grants. If nothing was heard
-        /// from its pvmd by then, it is taken for dead and started anew (deleted from the
-        /// virtual machine and added again).
-        public var quarantine: Duration = .seconds(30)
-        /// A pool host lost from the virtual machine is added again after this, then after
-        /// twice as long at each failure …
-        public var rejoinFirstDelay: Duration = .seconds(5)
-        /// … but never more than this apart.
-        public var rejoinDelayLimit: Duration = .seconds(60)
+        /// Silent workers, quarantine and rejoin (see ``PoolHealth``).
+        public var health = PoolHealth.Configuration()
         /// The status page's chart: how often the live leases are sampled, and for how long.
         public var history = LeaseHistory.Configuration()
 
         public init(hosts: [PoolHost]) {
             self.hosts = hosts
         }
-    }
-
-    struct HostState {
-        var slots: Int
-        /// Not in the virtual machine: PVM reported it gone, it could not join, or the broker
-        /// deleted its silent pvmd. The broker adds it again by `rejoin`'s schedule.
-        var down = false
-        /// While down: when to try adding it again.
-        var rejoin: RejoinSchedule?
-        /// An attempt to add it is under way.
-        var rejoining = false
-        /// The last attempt's failure, logged once until it changes.
-        var rejoinFailure: String?
-        /// Its workers all fell silent: no grants until then.
-        var quarantinedUntil: Timestamp?
-        /// When its workers all fell silent (the quarantine's start).
-        var silentSince: Timestamp?
-        /// When a worker there or its pvmd (a task-exit notice) was last heard from.
-        var heardAt: Timestamp?
-        /// Whether new leases may go there.
-        var isOpen: Bool { !down && !cordoned && quarantinedUntil == nil }
-        /// Drained for maintenance: no new grants.
-        var cordoned = false
     }
 
     /// A registered service: its manifest (claim on the pool) and the front-ends serving it.
@@ -73,6 +42,13 @@ public actor Broker: BrokerOperations, Service {
         var frontends: Set<String>
     }
 
+    /// A worker task the broker started or adopted: the lease it serves and its host (a report
+    /// or exit notice from it is a sign of life of the host, even once its lease is over).
+    struct WorkerTask {
+        var lease: LeaseID?
+        var host: String?
+    }
+
     let configuration: Configuration
     let store: LeaseStore
     let launcher: any BackendLauncher
@@ -80,23 +56,17 @@ public actor Broker: BrokerOperations, Service {
     let logger: Logger
     /// Grant latency, PVM notifications, lease events, the API (``BrokerMetrics``).
     public nonisolated let metrics: BrokerMetrics? = BrokerMetrics()
+    /// Spawns and host rejoins, which take long: run beside the broker, owned by ``run()``.
+    public nonisolated let work = WorkQueue()
 
-    var hosts: [String: HostState]
-    /// Host names in the cluster file's order.
-    let hostOrder: [String]
+    /// The hosts' health and the rules about it.
+    var health: PoolHealth
     var services: [String: ServiceState] = [:]
     /// Front-end name → service name.
     var frontends: [String: String] = [:]
-    /// Worker task → its lease.
-    var taskOwners: [Int32: LeaseID] = [:]
-    /// Worker task → its host: a report or exit notice from it is a sign of life of the host.
-    var taskHosts: [Int32: String] = [:]
-    /// Workers' last load reports, and when each serving worker was last heard from.
+    var workerTasks: [Int32: WorkerTask] = [:]
+    /// Workers' last load reports, for the lease views.
     var loads: [LeaseID: (inFlight: Int, queued: Int)] = [:]
-    var lastHeard: [LeaseID: Timestamp] = [:]
-    /// Leases whose worker was ordered to drain: its exit then means the drain finished (the
-    /// exit notice and the `drained` message travel separately and may arrive in either order).
-    var drainOrdered: Set<LeaseID> = []
     /// Long polls of the event log waiting for something new.
     var eventWaiters: [Int: CheckedContinuation<Void, Never>] = [:]
     var nextWaiterID = 0
@@ -117,9 +87,8 @@ public actor Broker: BrokerOperations, Service {
         self.launcher = launcher
         self.clock = clock
         self.logger = logger
-        hostOrder = configuration.hosts.map(\.name)
         leaseHistory = LeaseHistory(configuration: configuration.history)
-        hosts = Dictionary(uniqueKeysWithValues: configuration.hosts.map { ($0.name, HostState(slots: $0.slots)) })
+        health = PoolHealth(hosts: configuration.hosts, configuration: configuration.health)
     }
 
     /// Brings the broker's memory in line with the store and the virtual machine: adds missing
@@ -127,16 +96,14 @@ public actor Broker: BrokerOperations, Service {
     /// whose workers are gone, and stops workers no lease owns.
     public func recover() async throws {
         let present = Set(try await launcher.hostNames())
-        let failures = await launcher.add(hosts: hostOrder.filter { !present.contains($0) })
+        let failures = await launcher.add(hosts: health.order.filter { !present.contains($0) })
         for (host, reason) in failures.sorted(by: { $0.key < $1.key }) {
-            lost(host, nextAttempt: clock() + configuration.rejoinFirstDelay)
-            hosts[host]?.rejoinFailure = reason
             logger.error("host could not join the pool; trying again", metadata: ["host": "\(host)", "reason": "\(reason)"])
-            try await store.record(.revoke, host: host, now: clock(), reason: EventReason("host \(host) could not join the pool: \(reason)"))
+            try await carryOut(health.couldNotJoin(host, failure: reason, now: clock()))
         }
 
-        for host in try await store.cordonedHosts() where hosts[host] != nil {
-            hosts[host]?.cordoned = true
+        for host in try await store.cordonedHosts() {
+            _ = health.cordon(host, true)
         }
         for record in try await store.frontends() {
             do {
@@ -158,18 +125,12 @@ public actor Broker: BrokerOperations, Service {
         let now = clock()
         for stored in live {
             for task in stored.lease.tasks {
-                taskOwners[task] = stored.id
-                taskHosts[task] = stored.lease.host
+                workerTasks[task] = WorkerTask(lease: stored.id, host: stored.lease.host)
             }
-            lastHeard[stored.id] = now
-            let lease = stored.lease
-            if lease.state == .granted, lease.tasks.isEmpty {
-                // The previous broker died between the grant and recording the spawn.
-                try await apply(.revoke(.spawnFailed), to: lease.id, reason: "the broker restarted before the worker was started")
-            } else if !lease.tasks.isEmpty, !lease.tasks.allSatisfy(alive.contains) {
-                try await apply(.revoke(.taskDied), to: lease.id, reason: "worker task \(lease.tasks) was gone when the broker restarted")
-            } else if let host = lease.host, hosts[host]?.down == true {
-                try await apply(.revoke(.hostFailed), to: lease.id, reason: "host \(host) is not in the pool")
+            health.adopted(stored.id, at: now)
+            let hostInPool = stored.lease.host.map { health.hosts[$0]?.down != true } ?? true
+            if let verdict = stored.lease.recoveryVerdict(alive: alive, hostInPool: hostInPool) {
+                try await apply(.revoke(verdict.reason), to: stored.id, reason: verdict.why)
             }
         }
         let owned = Set(try await store.leases().flatMap(\.lease.tasks))
@@ -183,22 +144,24 @@ public actor Broker: BrokerOperations, Service {
         try await arbitrate()
     }
 
-    /// Runs until shutdown: follows the launcher's events and ticks the clock. Throws when the
-    /// pvmd is gone: a broker without its pool must not go on granting (a supervisor restarts it,
-    /// and the restart finds what is left).
+    /// Runs until shutdown: follows the launcher's events, ticks the clock and runs the handed-off
+    /// work. Throws when the pvmd is gone: a broker without its pool must not go on granting (a
+    /// supervisor restarts it, and the restart finds what is left).
     public func run() async throws {
-        try await withGracefulShutdownHandler {
-            try await withThrowingDiscardingTaskGroup { group in
-                group.addTask { try await self.followLauncher() }
-                group.addTask { await self.tickUntilCancelled() }
-                group.addTask { await self.sampleHistoryUntilCancelled() }
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await self.followLauncher() }
+            group.addTask { await self.tickUntilShutdown() }
+            group.addTask { await self.sampleHistoryUntilCancelled() }
+            group.addTask { await self.work.run() }
+            group.addTask {
+                // Long polls answer at once from now on, so the API server can stop.
+                try? await gracefulShutdown()
+                await self.stopWaiting()
             }
-        } onGracefulShutdown: {
-            Task { await self.stopWaiting() }
         }
     }
 
-    private func tickUntilCancelled() async {
+    private func tickUntilShutdown() async {
         while !Task.isShuttingDownGracefully, (try? await Task.sleep(for: configuration.tickInterval)) != nil {
             do {
                 try await tick()

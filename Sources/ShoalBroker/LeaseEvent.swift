@@ -11,8 +11,12 @@ public enum LeaseEvent: Sendable, Hashable {
     case drainRequested(Drain)
     /// Load rose again before a scale-down drain finished.
     case drainCancelled
+    /// The front-end has nothing in flight there any more (see ``Lease/frontendReleased(now:drainTimeout:)``).
+    case frontendReleased(drainTimeout: Duration)
     /// The worker's last in-flight request finished.
     case drained
+    /// The lease's worker task exited (`pvm_notify`).
+    case workerExited(task: Int32)
     /// Taken away at once.
     case revoke(RevocationReason)
 
@@ -23,31 +27,41 @@ public enum LeaseEvent: Sendable, Hashable {
         case .becameReady(let endpoint): try lease.becameReady(endpoint: endpoint)
         case .drainRequested(let drain): try lease.drainRequested(drain)
         case .drainCancelled: try lease.drainCancelled()
+        case .frontendReleased(let drainTimeout): try lease.frontendReleased(now: now, drainTimeout: drainTimeout)
         case .drained: try lease.drained()
+        case .workerExited: lease.workerExited()
         case .revoke(let reason): try lease.revoke(reason)
         }
     }
 
-    /// The kind of event row it is recorded as.
-    var kind: BrokerEvent.Kind {
+    /// The kind of event row it is recorded as, once it turned `lease` into what it is now.
+    func kind(after lease: Lease) -> BrokerEvent.Kind {
         switch self {
         case .spawned: .spawn
         case .becameReady: .ready
         case .drainRequested(let drain): drain.reason == .preemption ? .preempt : .drain
         case .drainCancelled: .resume
+        case .frontendReleased: .drain
         case .drained: .release
+        case .workerExited: lease.state == .released ? .release : .revoke
         case .revoke: .revoke
         }
     }
 
-    /// The reason recorded when the caller gives none.
-    var defaultReason: String {
+    /// The reason recorded when the caller gives none, once it turned `lease` into what it is now.
+    func defaultReason(after lease: Lease) -> String {
         switch self {
         case .spawned(let tasks): "worker and service started: tasks \(tasks.map(String.init).joined(separator: ", "))"
         case .becameReady(let endpoint): "service instance passed its health check; worker at \(endpoint)"
         case .drainRequested(let drain): "drain (\(drain.reason.rawValue)) ordered, deadline \(drain.deadline)"
         case .drainCancelled: "scale-down drain cancelled: load rose again"
+        case .frontendReleased: lease.state == .draining
+            ? "front-end \(lease.frontend) has nothing in flight there: the worker finishes what it serves and stops"
+            : "withdrawn by front-end \(lease.frontend) before it served"
         case .drained: "worker reported its last in-flight request finished"
+        case .workerExited(let task): lease.state == .released
+            ? "worker \(task) exited after its drain order: nothing left in flight"
+            : "worker task \(task) exited (pvm_notify)"
         case .revoke(let reason): "revoked: \(reason.rawValue)"
         }
     }

@@ -5,7 +5,14 @@ import ShoalCore
 /// A row of the `lease` table ↔ a ``StoredLease``.
 struct LeaseRow: FetchableRecord, PersistableRecord {
     static let databaseTableName = "lease"
-    static let liveStates = ["requested", "granted", "active", "draining"]
+    /// `('requested', 'granted', …)`: the core's ``LeaseState/live`` as an SQL list.
+    static let live = sqlList(LeaseState.live)
+    /// The core's ``LeaseState/holdingSlot`` as an SQL list.
+    static let holdingSlot = sqlList(LeaseState.holdingSlot)
+
+    private static func sqlList(_ states: [LeaseState]) -> String {
+        "(" + states.map { "'\($0.rawValue)'" }.joined(separator: ", ") + ")"
+    }
 
     var stored: StoredLease
 
@@ -41,6 +48,8 @@ struct LeaseRow: FetchableRecord, PersistableRecord {
             lease.drain = Drain(reason: reason, deadline: Timestamp(milliseconds: deadline))
         }
         lease.revocation = try decode("revocation", as: RevocationReason.self)
+        lease.grantedAt = (row["granted_at"] as Int64?).map(Timestamp.init(milliseconds:))
+        lease.workerDraining = row["worker_draining"]
         stored = StoredLease(lease: lease, slotIndex: row["slot_index"])
     }
 
@@ -59,5 +68,7 @@ struct LeaseRow: FetchableRecord, PersistableRecord {
         container["drain_reason"] = lease.drain?.reason.rawValue
         container["drain_deadline"] = lease.drain?.deadline.milliseconds
         container["revocation"] = lease.revocation?.rawValue
+        container["granted_at"] = lease.grantedAt?.milliseconds
+        container["worker_draining"] = lease.workerDraining
     }
 }

@@ -77,6 +77,13 @@ extension LeaseStore {
         migrator.registerMigration("v4: cordoned hosts") { db in
             try db.execute(sql: "CREATE TABLE cordon (host TEXT PRIMARY KEY NOT NULL, since INTEGER NOT NULL) STRICT")
         }
+        migrator.registerMigration("v5: grant time, worker drain order") { db in
+            // A lease granted before this migration counts its readiness from its request, as before.
+            try db.execute(sql: """
+                ALTER TABLE lease ADD COLUMN granted_at INTEGER;
+                ALTER TABLE lease ADD COLUMN worker_draining INTEGER NOT NULL DEFAULT 0 CHECK (worker_draining IN (0, 1));
+                """)
+        }
         return migrator
     }
 }

@@ -30,11 +30,11 @@ extension LeaseStore {
     public func grant(
         _ id: LeaseID, host: String, slotIndex: Int, now: Timestamp, reason: EventReason? = nil
     ) async throws -> LeaseChange {
-        try await change(id, now: now, kind: .grant, reason: reason ?? EventReason("slot \(slotIndex) of \(host) was free")) { stored, db in
-            let action = try stored.lease.grant(host: host)
+        try await change(id, now: now, kind: { _ in .grant }, reason: { _ in reason ?? EventReason("slot \(slotIndex) of \(host) was free") }) { stored, db in
+            let action = try stored.lease.grant(host: host, now: now)
             stored.slotIndex = slotIndex
             let holder = try String.fetchOne(db, sql: """
-                SELECT id FROM lease WHERE host = ? AND slot_index = ? AND state IN ('granted', 'active', 'draining')
+                SELECT id FROM lease WHERE host = ? AND slot_index = ? AND state IN \(LeaseRow.holdingSlot)
                 """, arguments: [host, slotIndex])
             if let holder { throw LeaseStoreError.slotTaken(host: host, slot: slotIndex, holder: LeaseID(holder)) }
             return action
@@ -42,14 +42,14 @@ extension LeaseStore {
     }
 
     /// Runs `event` through the state machine on the stored lease and records it with `reason`
-    /// (or a default sentence). Returns what the broker must carry out.
+    /// (or a default sentence). Returns the lease after it and what the broker must carry out.
     @discardableResult
     public func apply(
         _ event: LeaseEvent, to id: LeaseID, now: Timestamp, reason: EventReason? = nil
-    ) async throws -> Lease.Action {
-        try await change(id, now: now, kind: event.kind, reason: reason ?? EventReason(event.defaultReason)) { stored, _ in
+    ) async throws -> LeaseChange {
+        try await change(id, now: now, kind: event.kind(after:), reason: { reason ?? EventReason(event.defaultReason(after: $0)) }) { stored, _ in
             try event.apply(to: &stored.lease, now: now)
-        }.action
+        }
     }
 
     /// The front-end's heartbeat: every live lease it holds (or only `lease`) lives for another
@@ -58,7 +58,7 @@ extension LeaseStore {
     @discardableResult
     public func renew(frontend: String, lease: LeaseID? = nil, now: Timestamp, ttl: Duration) async throws -> [StoredLease] {
         try await pool.write { db in
-            var sql = "SELECT * FROM lease WHERE frontend = ? AND state IN ('requested', 'granted', 'active', 'draining')"
+            var sql = "SELECT * FROM lease WHERE frontend = ? AND state IN \(LeaseRow.live)"
             var arguments: StatementArguments = [frontend]
             if let lease {
                 sql += " AND id = ?"
@@ -73,21 +73,20 @@ extension LeaseStore {
         }
     }
 
-    /// Ticks every live lease at `now`: those not renewed in time, and drains past their
-    /// deadline, are revoked, each with a `revoke` event giving the times. One transaction.
-    public func expire(now: Timestamp) async throws -> [LeaseChange] {
+    /// Ticks every live lease at `now`: those not renewed in time, drains past their deadline
+    /// and workers not ready `readinessTimeout` after their grant are revoked, each with a
+    /// `revoke` event giving the times. One transaction.
+    public func expire(now: Timestamp, readinessTimeout: Duration? = nil) async throws -> [LeaseChange] {
         let changes = try await pool.write { db in
-            let live = try LeaseRow.fetchAll(db, sql: """
-                SELECT * FROM lease WHERE state IN ('requested', 'granted', 'active', 'draining') ORDER BY id
-                """)
+            let live = try LeaseRow.fetchAll(db, sql: "SELECT * FROM lease WHERE state IN \(LeaseRow.live) ORDER BY id")
             var changes: [LeaseChange] = []
             for row in live {
                 var stored = row.stored
                 let before = stored.lease
-                let action = stored.lease.tick(now: now)
+                let action = stored.lease.tick(now: now, readinessTimeout: readinessTimeout)
                 guard stored.lease != before else { continue }
                 try LeaseRow(stored).update(db)
-                let reason = try Self.expiryReason(before, now: now)
+                let reason = try Self.expiryReason(before, now: now, readinessTimeout: readinessTimeout)
                 let event = try EventRow.insert(Self.event(.revoke, now: now, lease: stored.lease, from: before.state, reason: reason), db)
                 changes.append(LeaseChange(lease: stored, action: action, event: event))
             }
@@ -121,7 +120,8 @@ extension LeaseStore {
     /// One transition in one transaction: read the lease, let `body` change it, write it and its
     /// event. A throw anywhere rolls everything back.
     private func change(
-        _ id: LeaseID, now: Timestamp, kind: BrokerEvent.Kind, reason: EventReason,
+        _ id: LeaseID, now: Timestamp, kind: @escaping @Sendable (Lease) -> BrokerEvent.Kind,
+        reason: @escaping @Sendable (Lease) -> EventReason,
         _ body: @escaping @Sendable (inout StoredLease, Database) throws -> Lease.Action
     ) async throws -> LeaseChange {
         let change = try await pool.write { db in
@@ -134,14 +134,16 @@ extension LeaseStore {
                 // `lease_slot_held` caught what the code did not check (it should not happen).
                 let host = stored.lease.host ?? "", slot = stored.slotIndex ?? -1
                 let holder = try String.fetchOne(db, sql: """
-                    SELECT id FROM lease WHERE host = ? AND slot_index = ? AND state IN ('granted', 'active', 'draining')
+                    SELECT id FROM lease WHERE host = ? AND slot_index = ? AND state IN \(LeaseRow.holdingSlot)
                     """, arguments: [host, slot])
                 throw LeaseStoreError.slotTaken(host: host, slot: slot, holder: holder.map(LeaseID.init(rawValue:)))
             }
-            let event = try EventRow.insert(Self.event(kind, now: now, lease: stored.lease, from: from, reason: reason), db)
+            let event = try EventRow.insert(
+                Self.event(kind(stored.lease), now: now, lease: stored.lease, from: from, reason: reason(stored.lease)), db)
             return LeaseChange(lease: stored, action: action, event: event)
         }
         let lease = change.lease.lease
+        let kind = change.event.kind
         var metadata: Logger.Metadata = [
             "lease": "\(id)", "service": "\(lease.service)", "frontend": "\(lease.frontend)",
             "state": "\(lease.state.rawValue)", "action": "\(change.action)",
@@ -163,7 +165,7 @@ extension LeaseStore {
     }
 
     /// Why `tick` revoked `lease` (as it was before), with the times.
-    static func expiryReason(_ lease: Lease, now: Timestamp) throws -> EventReason {
+    static func expiryReason(_ lease: Lease, now: Timestamp, readinessTimeout: Duration?) throws -> EventReason {
         struct Figures: Encodable {
             var now: Int64
             var expiresAt: Int64
@@ -176,6 +178,13 @@ extension LeaseStore {
             return try EventReason(
                 "ttl-expired: not renewed since it expired at \(lease.expiresAt) (\(late) ms ago)",
                 details: Figures(now: now.milliseconds, expiresAt: lease.expiresAt.milliseconds, lateMs: late))
+        }
+        if lease.state == .granted, let readinessTimeout {
+            let grantedAt = lease.grantedAt ?? lease.requestedAt
+            return try EventReason(
+                "spawn-failed: not ready \(readinessTimeout) after it was granted",
+                details: Figures(now: now.milliseconds, expiresAt: lease.expiresAt.milliseconds,
+                                 lateMs: (now - (grantedAt + readinessTimeout)).wholeMilliseconds))
         }
         let deadline = lease.drain?.deadline ?? now
         let late = (now - deadline).wholeMilliseconds

@@ -60,7 +60,7 @@ public final class LeaseStore: Sendable {
         try await pool.read { db in
             let sql = includingFinal
                 ? "SELECT * FROM lease ORDER BY id"
-                : "SELECT * FROM lease WHERE state IN ('requested', 'granted', 'active', 'draining') ORDER BY id"
+                : "SELECT * FROM lease WHERE state IN \(LeaseRow.live) ORDER BY id"
             return try LeaseRow.fetchAll(db, sql: sql).map(\.stored)
         }
     }
@@ -68,9 +68,7 @@ public final class LeaseStore: Sendable {
     /// The leases that hold a slot (granted, active, draining), by host, each host's in slot order.
     public func liveLeasesByHost() async throws -> [String: [StoredLease]] {
         try await pool.read { db in
-            let rows = try LeaseRow.fetchAll(db, sql: """
-                SELECT * FROM lease WHERE state IN ('granted', 'active', 'draining') ORDER BY host, slot_index
-                """)
+            let rows = try LeaseRow.fetchAll(db, sql: "SELECT * FROM lease WHERE state IN \(LeaseRow.holdingSlot) ORDER BY host, slot_index")
             return Dictionary(grouping: rows.map(\.stored), by: { $0.lease.host ?? "" })
         }
     }

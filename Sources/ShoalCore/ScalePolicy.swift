@@ -7,10 +7,14 @@
 ///   over-asking); a request older than `readinessAllowance` is treated as lost and may be retried;
 /// - if load rises again while a back-end drains, the drain is cancelled rather than a new lease
 ///   asked for;
+/// - while a request already waits in the broker's queue, no second one is sent (it would only
+///   queue behind the first);
 /// - `min_backends`/`max_backends` bound everything.
 ///
 /// The policy is a value with the state hysteresis needs (since when all is Low); the caller
-/// passes `now` and a snapshot each time, so tests drive it with any clock.
+/// passes `now` and a snapshot each time, so tests drive it with any clock. Every decision other
+/// than `hold` carries the ``Reason`` it was taken for, with its figures, for the broker's event
+/// log.
 public struct ScalePolicy: Sendable {
     public var thresholds: LoadThresholds
     public var backends: BackendRange
@@ -44,23 +48,51 @@ public struct ScalePolicy: Sendable {
         public var pendingSince: [Timestamp]
         /// Back-ends draining after a scale-down (their drain may be cancelled), oldest first.
         public var draining: Int
+        /// Leases asked for and still waiting in the broker's queue for a free slot.
+        public var queued: Int
 
-        public init(localInFlight: Int = 0, serving: [Int] = [], pendingSince: [Timestamp] = [], draining: Int = 0) {
+        public init(localInFlight: Int = 0, serving: [Int] = [], pendingSince: [Timestamp] = [], draining: Int = 0, queued: Int = 0) {
             self.localInFlight = localInFlight
             self.serving = serving
             self.pendingSince = pendingSince
             self.draining = draining
+            self.queued = queued
         }
     }
 
     public enum Decision: Sendable, Hashable {
         case hold
         /// Ask the broker for one more back-end.
-        case acquire
+        case acquire(Reason)
         /// Keep the most recently drained back-end instead of leasing a new one.
-        case cancelDrain
+        case cancelDrain(Reason)
         /// Drain and give back the serving back-end at this index (the last added).
-        case release(index: Int)
+        case release(index: Int, Reason)
+    }
+
+    /// Why the policy decided what it did, with the figures it compared.
+    public enum Reason: Sendable, Hashable, CustomStringConvertible {
+        /// Fewer back-ends serving or starting than `min_backends`.
+        case belowMinimum(minimum: Int, holding: Int)
+        /// No back-end, and the local instance is High.
+        case frontendAloneHigh(inFlight: Int, high: Int)
+        /// Every serving back-end is High.
+        case allBackendsHigh(inFlight: [Int], high: Int)
+        /// Every serving back-end has been Low for the hold time.
+        case allBackendsLow(low: Int, holdTime: Duration)
+
+        public var description: String {
+            switch self {
+            case .belowMinimum(let minimum, let holding):
+                "below min_backends \(minimum): holds \(holding)"
+            case .frontendAloneHigh(let inFlight, let high):
+                "front-end alone is High: \(inFlight) in flight >= high \(high)"
+            case .allBackendsHigh(let inFlight, let high):
+                "all \(inFlight.count) back-ends High: in flight \(inFlight) >= high \(high)"
+            case .allBackendsLow(let low, let holdTime):
+                "every back-end Low (< \(low) in flight) for \(holdTime)"
+            }
+        }
     }
 
     public mutating func evaluate(_ snapshot: Snapshot, now: Timestamp) -> Decision {
@@ -69,7 +101,9 @@ public struct ScalePolicy: Sendable {
         // Below the minimum: take a drain back if there is one, else lease.
         if held < backends.min {
             lowSince = nil
-            return snapshot.draining > 0 ? .cancelDrain : .acquire
+            let reason = Reason.belowMinimum(minimum: backends.min, holding: held)
+            if snapshot.draining > 0 { return .cancelDrain(reason) }
+            return snapshot.queued > 0 ? .hold : .acquire(reason)
         }
 
         let levels = snapshot.serving.map { thresholds.level(inFlight: $0) }
@@ -78,9 +112,14 @@ public struct ScalePolicy: Sendable {
             : levels.allSatisfy { $0 == .high }
         if overloaded {
             lowSince = nil
-            if snapshot.draining > 0 { return .cancelDrain }
-            if fresh > 0 || held >= backends.max { return .hold }
-            return .acquire
+            let reason = levels.isEmpty
+                ? Reason.frontendAloneHigh(inFlight: snapshot.localInFlight, high: thresholds.high)
+                : Reason.allBackendsHigh(inFlight: snapshot.serving, high: thresholds.high)
+            if snapshot.draining > 0 { return .cancelDrain(reason) }
+            // The broker's own rule for max_backends, on what it counts: every lease held or asked for.
+            let counted = snapshot.serving.count + snapshot.pendingSince.count + snapshot.queued + snapshot.draining
+            if fresh > 0 || snapshot.queued > 0 || !backends.allowsAnother(holding: counted) { return .hold }
+            return .acquire(reason)
         }
 
         guard !levels.isEmpty, levels.allSatisfy({ $0 == .low }), snapshot.serving.count > backends.min else {
@@ -93,6 +132,6 @@ public struct ScalePolicy: Sendable {
         }
         guard now - since >= holdTime else { return .hold }
         lowSince = nil  // The next release waits for a fresh hold period.
-        return .release(index: snapshot.serving.count - 1)
+        return .release(index: snapshot.serving.count - 1, .allBackendsLow(low: thresholds.low, holdTime: holdTime))
     }
 }

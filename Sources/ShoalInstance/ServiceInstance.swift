@@ -1,12 +1,13 @@
 import Foundation
 import Logging
+import ServiceLifecycle
 import ShoalCore
 import ShoalProcess
 
 /// One running instance of a service: the manifest's unmodified binary, started directly (no
 /// shell) on a free port and ready once its health check answers 2xx. The front-end runs one
 /// locally; a worker runs one on its back-end.
-public final class ServiceInstance: Sendable {
+public final class ServiceInstance: Service {
     public let manifest: ServiceManifest
     public let host: String
     public let port: Int
@@ -95,6 +96,23 @@ public final class ServiceInstance: Sendable {
     /// Waits for the instance to end on its own; returns its exit status.
     public func waitForExit() async -> Int32 {
         await process.waitForExit()
+    }
+
+    /// Waits for the instance to end on its own (its exit status) or the task to be cancelled (`nil`).
+    public func exitOrCancellation() async -> Int32? {
+        await process.exitOrCancellation()
+    }
+
+    /// In a daemon's `ServiceGroup` (first, so it stops last): runs until graceful shutdown, then
+    /// stops the instance. An instance that exits on its own is an error: the daemon has lost
+    /// what it serves with.
+    public func run() async throws {
+        let exited = await cancelWhenGracefulShutdown { await self.exitOrCancellation() }
+        guard let exited else {
+            await stop()
+            return
+        }
+        throw InstanceError(service: manifest.name, reason: "exited with status \(exited) while serving")
     }
 
     /// SIGTERM, then SIGKILL after `grace`.

@@ -159,6 +159,29 @@ public final class ChildProcess: Sendable {
         await wait(timeout: nil) ?? -1
     }
 
+    /// Waits until the child ends (its status) or the calling task is cancelled (`nil`): a
+    /// daemon's task group can then end when another of its tasks does.
+    public func exitOrCancellation() async -> Int32? {
+        let id = exit.withLock { state in
+            state.lastWaiter += 1
+            return state.lastWaiter
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let answer = exit.withLock { state -> Int32?? in
+                    if let status = state.status { return .some(status) }
+                    // Cancelled before registering: the handler found nothing to resume.
+                    if Task.isCancelled { return .some(nil) }
+                    state.waiters[id] = continuation
+                    return .none
+                }
+                if let answer { continuation.resume(returning: answer) }
+            }
+        } onCancel: {
+            exit.withLock { $0.waiters.removeValue(forKey: id) }?.resume(returning: nil)
+        }
+    }
+
     /// Waits at most `timeout` for the child to end: its ``exitStatus``, or `nil` if it still runs.
     /// Cancellation does not cut the wait short, so a stop sequence built on it always completes.
     public func waitForExit(timeout: Duration) async -> Int32? {

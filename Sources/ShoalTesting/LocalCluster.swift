@@ -5,6 +5,7 @@ import ShoalAPI
 
 #if canImport(Glibc)
 import Glibc
+import ShoalClient
 #endif
 
 /// A whole Shoal cluster on this machine, for the demo, `shoal up` and the benchmarks: a pool

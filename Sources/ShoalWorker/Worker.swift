@@ -5,15 +5,16 @@ import ServiceLifecycle
 import ShoalCore
 import ShoalInstance
 import ShoalProxy
-import Synchronization
+import ShoalWorkerProtocol
 
 /// The paper's work processor, on one back-end: starts the service instance from its manifest,
 /// relays requests to it with the manifest's concurrency limit and a bounded queue, reports its
 /// load, and on a drain order stops taking requests, finishes every in-flight one and reports
 /// that it is drained.
 ///
-/// Spawned through PVM it talks to its parent with ``WorkerMessage``s; run by hand it simply
-/// serves until SIGTERM, then drains.
+/// Spawned through PVM it talks to its parent with ``WorkerMessage``s (``ParentLink``); run by
+/// hand it simply serves until SIGTERM, then drains. Either way it runs as a `ServiceGroup` of
+/// the instance, the parent link and the relay.
 public final class Worker: Service {
     public struct Configuration: Sendable {
         public var manifest: ServiceManifest
@@ -45,12 +46,12 @@ public final class Worker: Service {
     public func run() async throws {
         let manifest = configuration.manifest
         let engine = configuration.reportsToParent ? try await PVMEngine.attach(logger: logger) : nil
-        let parent = engine?.parent.map { Parent($0) }
+        let parent = engine?.parent
         let instance: ServiceInstance
         do {
             instance = try await ServiceInstance.start(manifest, logger: logger)
         } catch {
-            if let engine, let parent { try? await engine.send(WorkerMessage.failed(reason: error.description).message, to: parent.task) }
+            if let engine, let parent { try? await engine.send(WorkerMessage.failed(reason: error.description).message, to: parent) }
             await engine?.close()
             throw error
         }
@@ -58,6 +59,7 @@ public final class Worker: Service {
         var relayConfiguration = RelayConfiguration()
         relayConfiguration.host = configuration.listenHost
         relayConfiguration.port = configuration.port
+        relayConfiguration.shutdownGracePeriod = manifest.drainTimeout.timeAmount
         let relay = HTTPRelayServer.worker(
             upstream: try SocketAddress(ipAddress: instance.host, port: instance.port),
             limits: Admission.Limits(maxConcurrent: manifest.concurrency,
@@ -67,90 +69,27 @@ public final class Worker: Service {
         let host = configuration.advertisedHost ?? HostAddress.advertised()
         let port = bound.port ?? configuration.port
         announceReady("shoal worker \(manifest.name) listening on \(host):\(port) (service pid \(instance.pid) on \(instance.host):\(instance.port))")
-        let ready = WorkerMessage.ready(host: host, port: port)
-        if let engine, let parent { try await engine.send(ready.message, to: parent.task) }
 
-        let outcome = await serve(instance: instance, relay: relay, engine: engine, parent: parent, ready: ready)
-        // Whatever ended it, nothing in flight is dropped: drain, then stop.
-        try? await relay.drain()
-        if outcome == .drainOrdered, let engine, let parent { try? await engine.send(WorkerMessage.drained.message, to: parent.task) }
-        await relay.shutdown(gracePeriod: .seconds(5))
-        await instance.stop()
-        await engine?.close()
-        if outcome == .instanceExited {
-            throw InstanceError(service: manifest.name, reason: "exited with status \(instance.exitStatus ?? -1) while serving")
-        }
-    }
-
-    private enum Outcome: Sendable { case instanceExited, drainOrdered, stopOrdered, shutdown }
-
-    /// The task the worker reports to: the broker that spawned it, or one that adopted it after
-    /// a restart.
-    private final class Parent: Sendable {
-        private let current: Mutex<PVMTaskID>
-        init(_ task: PVMTaskID) { current = Mutex(task) }
-        var task: PVMTaskID { current.withLock { $0 } }
-        func adopt(_ task: PVMTaskID) { current.withLock { $0 = task } }
-    }
-
-    private func serve(
-        instance: ServiceInstance, relay: HTTPRelayServer, engine: PVMEngine?, parent: Parent?, ready: WorkerMessage
-    ) async -> Outcome {
-        var operations: [@Sendable () async -> Outcome] = [
-            {
-                _ = await instance.waitForExit()
-                return .instanceExited
-            },
-            {
-                try? await gracefulShutdown()
-                return .shutdown
-            },
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: instance, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
         ]
         if let engine, let parent {
-            operations.append { await self.obeyParent(engine: engine, parent: parent, relay: relay, ready: ready) }
-            operations.append { await self.reportLoad(engine: engine, parent: parent, relay: relay) }
+            let ready = WorkerMessage.ready(host: host, port: port)
+            try await engine.send(ready.message, to: parent)
+            let link = ParentLink(engine: engine, parent: parent, relay: relay, ready: ready,
+                                  loadReportInterval: configuration.loadReportInterval, logger: logger)
+            // Its end — drained, or told to stop — ends the worker.
+            services.append(.init(service: link, successTerminationBehavior: .gracefullyShutdownGroup))
         }
-        return await firstOf(operations) ?? .shutdown
-    }
-
-    /// Waits for the parent's orders: a drain is carried out and acknowledged here. A restarted
-    /// broker adopts the worker; it hears `ready` again so it knows where the worker listens.
-    private func obeyParent(engine: PVMEngine, parent: Parent, relay: HTTPRelayServer, ready: WorkerMessage) async -> Outcome {
-        while !Task.isCancelled {
-            guard let received = try? await engine.receive() else { return .shutdown }
-            let message = WorkerMessage(tag: received.tag, fields: received.fields)
-            if message == .adopt {
-                logger.notice("adopted by a new parent", metadata: ["parent": "\(received.source)"])
-                parent.adopt(received.source)
-                try? await engine.send(ready.message, to: received.source)
-                continue
-            }
-            guard received.source == parent.task else {
-                logger.warning("ignored a message from a task that is not the parent", metadata: ["source": "\(received.source)"])
-                continue
-            }
-            switch message {
-            case .drain?:
-                logger.info("drain ordered", metadata: ["in_flight": "\(relay.admission.inFlight)"])
-                relay.admission.beginDrain()
-                return .drainOrdered
-            case .stop?:
-                return .stopOrdered
-            default:
-                logger.warning("ignored a message from the parent", metadata: ["tag": "\(received.tag)"])
-            }
+        // Stopped first (the group stops in reverse order): in-flight requests finish while the
+        // instance still runs and the parent still hears the load reports.
+        services.append(.init(service: relay))
+        do {
+            try await ServiceGroup(configuration: .init(services: services, logger: logger)).run()
+        } catch {
+            await engine?.close()
+            throw error
         }
-        return .shutdown
-    }
-
-    /// Reports load periodically. A failed send (the broker is restarting) is not fatal: the
-    /// worker keeps serving its front-end and the next broker adopts it.
-    private func reportLoad(engine: PVMEngine, parent: Parent, relay: HTTPRelayServer) async -> Outcome {
-        while (try? await Task.sleep(for: configuration.loadReportInterval)) != nil {
-            guard await engine.isAttached else { return .shutdown }
-            let report = WorkerMessage.load(inFlight: relay.admission.inFlight, queued: relay.admission.queued)
-            try? await engine.send(report.message, to: parent.task)
-        }
-        return .shutdown
+        await engine?.close()
     }
 }

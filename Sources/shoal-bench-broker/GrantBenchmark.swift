@@ -3,6 +3,7 @@ import Logging
 import ShoalAPI
 import ShoalBroker
 import ShoalCore
+import ShoalClient
 
 /// Lease operations on an in-process ``Broker``: a real SQLite lease store and the real HTTP
 /// server and client, but a launcher that starts nothing, so a grant is the broker's own work.

@@ -1,3 +1,4 @@
+import ShoalClient
 import Foundation
 import ShoalAPI
 import ShoalCore

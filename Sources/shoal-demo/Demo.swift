@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PVM
 import ShoalAPI
+import ShoalClient
 import ShoalCore
 import ShoalTesting
 

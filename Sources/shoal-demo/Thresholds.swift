@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ShoalAPI
+import ShoalClient
 import ShoalCore
 import ShoalTesting
 

@@ -80,7 +80,7 @@ struct BrokerCommand: AsyncParsableCommand {
             announceReady("shoal broker listening on http://\(host):\(bound) (pool \(poolText); state \(state))")
         }
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: broker), .init(service: server)],
+            services: [.init(service: launcher), .init(service: broker), .init(service: server)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()

@@ -4,6 +4,7 @@ import ShoalAPI
 import ShoalCore
 #if canImport(Glibc)
 import Glibc
+import ShoalClient
 #endif
 
 /// Options every command that talks to the broker shares.

@@ -6,6 +6,7 @@ import ShoalAPI
 import ShoalCore
 import ShoalManifest
 import UnixSignals
+import ShoalLogging
 
 /// Options every daemon subcommand shares.
 struct DaemonOptions: ParsableArguments {

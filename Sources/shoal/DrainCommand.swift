@@ -1,3 +1,4 @@
+import ShoalClient
 import ArgumentParser
 import ShoalAPI
 

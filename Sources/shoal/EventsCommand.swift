@@ -1,5 +1,7 @@
+import ShoalClient
 import ArgumentParser
 import ShoalAPI
+import ShoalRendering
 
 /// `shoal events`: the broker's event log, once or followed.
 struct EventsCommand: AsyncParsableCommand {

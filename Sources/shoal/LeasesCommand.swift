@@ -1,5 +1,7 @@
+import ShoalClient
 import ArgumentParser
 import ShoalAPI
+import ShoalRendering
 
 /// `shoal leases`: the lease table, once or redrawn until interrupted.
 struct LeasesCommand: AsyncParsableCommand {

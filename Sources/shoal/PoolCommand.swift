@@ -1,5 +1,7 @@
+import ShoalClient
 import ArgumentParser
 import ShoalAPI
+import ShoalRendering
 
 /// `shoal pool`: the hosts of the shared pool and their slots.
 struct PoolCommand: AsyncParsableCommand {

@@ -1,5 +1,7 @@
+import ShoalClient
 import ArgumentParser
 import ShoalAPI
+import ShoalRendering
 
 /// `shoal services`: each registered service's claim on the pool.
 struct ServicesCommand: AsyncParsableCommand {

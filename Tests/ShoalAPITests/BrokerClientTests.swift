@@ -4,6 +4,7 @@ import NIOHTTP1
 import ShoalAPI
 import ShoalCore
 import Testing
+import ShoalClient
 
 @Suite struct BrokerClientTests {
     static let lease = LeaseView(id: "L1", service: "web", frontend: "a@fe", state: .requested, requestedAt: 1000, expiresAt: 31000)
@@ -47,7 +48,7 @@ import Testing
         let page = try await client.events(after: 5, limit: 10, wait: .milliseconds(1500))
         #expect(page == EventPage(events: [], next: 7))
         _ = try? await client.explain(lease: "a b/c")
-        _ = try? await client.heartbeat(frontend: "a@fe", Heartbeat(localInFlight: 3))
+        _ = try? await client.heartbeat(frontend: "a@fe", Heartbeat())
 
         let requests = server.requests
         #expect(requests.map(\.uri) == ["/v1/events?after=5&limit=10&wait=1.5", "/v1/leases/a%20b%2Fc/explain", "/v1/frontends/a@fe/heartbeat"])

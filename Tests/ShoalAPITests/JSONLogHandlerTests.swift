@@ -3,6 +3,7 @@ import Logging
 import ShoalAPI
 import Synchronization
 import Testing
+import ShoalLogging
 
 @Suite struct JSONLogHandlerTests {
     @Test func eachLineIsOneJSONObjectWithItsMetadata() throws {

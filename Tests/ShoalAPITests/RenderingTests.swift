@@ -2,6 +2,7 @@ import Foundation
 import ShoalAPI
 import ShoalCore
 import Testing
+import ShoalRendering
 
 @Suite struct RenderingTests {
     static let utc = TimeZone(identifier: "UTC")!

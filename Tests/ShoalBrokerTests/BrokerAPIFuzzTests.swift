@@ -151,7 +151,6 @@ private struct APIFuzzWorld {
             ("/v1/leases/\(active[1])/cancel-drain", #"{"reason":"busy again"}"#),
             ("/v1/leases/\(active[0])/release", #"{"reason":"done"}"#),
             ("/v1/frontends", #"{"name":"fe-new","manifestPath":"\#(manifestPath)"}"#),
-            ("/v1/frontends/fe-a/heartbeat", #"{"localInFlight":3}"#),
         ]
     }
 

@@ -106,7 +106,8 @@ extension BrokerTests {
                 try await h.register("a")
                 h.launcher.failLaunches()
                 let view = try await h.acquire("a")
-                let failed = try await h.waitFor(view.id) { $0.lease.state.isFinal }
+                await h.broker.work.idle()  // The launch was tried and failed.
+                let failed = try await h.lease(view.id)
                 #expect(failed.lease.state == .revoked)
                 #expect(failed.lease.revocation == .spawnFailed)
                 #expect(try await h.events(of: view.id).last?.reason.contains("could not be started on c1") == true)
@@ -248,11 +249,10 @@ extension BrokerTests {
         @Test("a drained host stays drained across a restart until undrained")
         func drainSurvivesRestartUntilUndone() async throws {
             try await withStateDirectory { directory in
-                let first = try BrokerHarness(directory: directory, hosts: twoHosts)
-                _ = try await first.broker.drainHost("c1")
-                try first.store.close()
-
-                let second = try BrokerHarness(directory: directory, hosts: twoHosts)
+                try await withBroker(in: directory, hosts: twoHosts) { first in
+                    _ = try await first.broker.drainHost("c1")
+                }
+                try await withBroker(in: directory, hosts: twoHosts) { second in
                 try await second.broker.recover()
                 #expect(try await second.broker.pool().hosts.map(\.cordoned) == [true, false])
                 try await second.register("a")
@@ -262,6 +262,7 @@ extension BrokerTests {
                 #expect(try await second.broker.pool().hosts.map(\.cordoned) == [false, false])
                 #expect(try await second.acquire("a").host == "c1")
                 #expect(try await second.store.events().contains { $0.kind == .resume && $0.host == "c1" })
+                }
             }
         }
 
@@ -388,17 +389,18 @@ extension BrokerTests {
         @Test("a restarted broker keeps leases whose workers live and revokes the rest")
         func recoverAfterCrash() async throws {
             try await withStateDirectory { directory in
-                let first = try BrokerHarness(directory: directory, hosts: [PoolHost(name: "c1", slots: 3)])
-                try await first.register("a")
-                let alive = try await first.activeLease("a")
-                let dead = try await first.activeLease("a")
-                // The first broker dies between granting a lease and recording its spawn.
-                let unspawned = try await first.store.create(service: "a", frontend: "fe-a", now: first.clock.now,
-                                                             ttl: .seconds(10))
-                try await first.store.grant(unspawned.id, host: "c1", slotIndex: 2, now: first.clock.now)
-                try first.store.close()
+                let (alive, dead, unspawned) = try await withBroker(in: directory, hosts: [PoolHost(name: "c1", slots: 3)]) { first in
+                    try await first.register("a")
+                    let alive = try await first.activeLease("a")
+                    let dead = try await first.activeLease("a")
+                    // The first broker dies between granting a lease and recording its spawn.
+                    let unspawned = try await first.store.create(service: "a", frontend: "fe-a", now: first.clock.now,
+                                                                 ttl: .seconds(10))
+                    try await first.store.grant(unspawned.id, host: "c1", slotIndex: 2, now: first.clock.now)
+                    return (alive, dead, unspawned)
+                }
 
-                let second = try BrokerHarness(directory: directory, hosts: [PoolHost(name: "c1", slots: 3)])
+                try await withBroker(in: directory, hosts: [PoolHost(name: "c1", slots: 3)]) { second in
                 second.launcher.setAlive([alive.task])
                 try await second.broker.recover()
 
@@ -418,19 +420,19 @@ extension BrokerTests {
                 #expect(try await second.broker.services().map(\.frontends) == [["fe-a"]])
                 try await second.broker.handle(.exited(task: alive.task))
                 #expect(try await second.lease(alive.id).lease.revocation == .taskDied)
+                }
             }
         }
 
         @Test("a restarted broker adds missing hosts; one that cannot join is down and its leases revoked host-failed")
         func recoverWithHostThatCannotJoin() async throws {
             try await withStateDirectory { directory in
-                let first = try BrokerHarness(directory: directory, hosts: twoHosts)
-                try await first.register("a")
-                let onC1 = try await first.activeLease("a")
-                let onC2 = try await first.activeLease("a")
-                try first.store.close()
+                let (onC1, onC2) = try await withBroker(in: directory, hosts: twoHosts) { first in
+                    try await first.register("a")
+                    return (try await first.activeLease("a"), try await first.activeLease("a"))
+                }
 
-                let second = try BrokerHarness(directory: directory, hosts: twoHosts)
+                try await withBroker(in: directory, hosts: twoHosts) { second in
                 second.launcher.setHostNames(["c1"])
                 second.launcher.failAdding(["c2": "pvmd did not start"])
                 try await second.broker.recover()
@@ -439,6 +441,7 @@ extension BrokerTests {
                 #expect(try await second.broker.pool().hosts.map(\.down) == [false, true])
                 #expect(try await second.lease(onC1.id).lease.state == .active)
                 #expect(try await second.lease(onC2.id).lease.revocation == .hostFailed)
+                }
             }
         }
     }

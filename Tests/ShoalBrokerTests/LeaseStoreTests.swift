@@ -16,8 +16,8 @@ struct LeaseStoreTests {
             let lease = try await store.create(service: "A", frontend: "fe-a", now: t0, ttl: ttl)
             #expect(lease.id == LeaseID("L-000001"))
             #expect(try await store.grant(lease.id, host: "c1", slotIndex: 0, now: t0 + .seconds(1)).action == .spawn(host: "c1"))
-            #expect(try await store.apply(.spawned(tasks: [262_145, 262_146]), to: lease.id, now: t0 + .seconds(2)) == Lease.Action.none)
-            #expect(try await store.apply(.becameReady(endpoint: "10.0.0.1:9000"), to: lease.id, now: t0 + .seconds(3)) == .addMember)
+            #expect(try await store.apply(.spawned(tasks: [262_145, 262_146]), to: lease.id, now: t0 + .seconds(2)).action == Lease.Action.none)
+            #expect(try await store.apply(.becameReady(endpoint: "10.0.0.1:9000"), to: lease.id, now: t0 + .seconds(3)).action == .addMember)
             try store.close()
 
             // Restart mid-life: the lease is still active on c1 slot 0 with its tasks.
@@ -32,8 +32,8 @@ struct LeaseStoreTests {
             let deadline = t0 + .seconds(60)
             let drain = Drain(reason: .scaleDown, deadline: deadline)
             #expect(try await reopened.apply(.drainRequested(drain), to: lease.id, now: t0 + .seconds(4),
-                                              reason: EventReason("every member Low for 10 s")) == .orderDrain(deadline: deadline))
-            #expect(try await reopened.apply(.drained, to: lease.id, now: t0 + .seconds(5)) == .stopTasks)
+                                              reason: EventReason("every member Low for 10 s")).action == .orderDrain(deadline: deadline))
+            #expect(try await reopened.apply(.drained, to: lease.id, now: t0 + .seconds(5)).action == .stopTasks)
             try reopened.close()
 
             let third = try dir.open()

@@ -20,7 +20,7 @@ struct StatusPageTests {
     private static func configure(_ configuration: inout Broker.Configuration) {
         configuration.history = LeaseHistory.Configuration(interval: .milliseconds(100), window: .seconds(60))
         configuration.leaseTTL = .seconds(3600)
-        configuration.workerSilenceLimit = .seconds(3600)
+        configuration.health.workerSilenceLimit = .seconds(3600)
     }
 
     @Test("GET / serves one self-contained page; /v1/history the samples")

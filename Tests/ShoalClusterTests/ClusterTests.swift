@@ -1,3 +1,4 @@
+import ShoalClient
 import Foundation
 import ShoalAPI
 import ShoalCore
@@ -41,6 +42,47 @@ struct ClusterTests {
             }
             let kinds = Set(try await cluster.events().map(\.kind))
             #expect(kinds.isSuperset(of: ["request", "grant", "spawn", "ready", "drain", "release"]), "\(kinds)")
+        }
+    }
+
+    @Test("a drain longer than the workers' silence limit keeps its slot until the worker drained; the request is answered, the lease released")
+    func aLongDrainKeepsItsSlotUntilTheWorkerDrained() async throws {
+        try await Cluster.with(hostCount: 1, slots: 1) { cluster in
+            cluster.startFrontendOrFail(try cluster.manifest("a", max: 1, low: 1, high: 2, delayMilliseconds: 50), holdTime: 1)
+            let load = try cluster.load(on: "a", connections: 6)
+            #expect(try await cluster.eventually { try await cluster.leases().contains { $0.state == .active } })
+            _ = load.stop()
+            let lease = try #require(try await cluster.leases().first { $0.state == .active })
+            let endpoint = try #require(lease.endpoint?.split(separator: ":"))
+            let (host, port) = (String(endpoint[0]), try #require(Int(endpoint[1])))
+
+            // A 12 s request the worker serves and the front-end does not count (one it gave up on,
+            // or from before it restarted): the front-end's scale-down gives the lease back at
+            // once, and the worker is told to drain while it still serves — for longer than the
+            // 3 s after which a silent worker is taken for lost.
+            let slow = LoadGenerator.start(host: host, port: port, path: "/doc?size=1024&delay_ms=12000", connections: 1,
+                                           pause: .seconds(120), requestTimeout: .seconds(30))
+            #expect(try await cluster.eventually(timeout: .seconds(15)) {
+                try await cluster.leases(ids: [lease.id]).first?.state == .draining
+            })
+            // Once a second until the answer: still draining (not revoked), its slot still held.
+            var drainingChecks = 0
+            while slow.counts.succeeded + slow.counts.failed == 0, drainingChecks < 30 {
+                guard try await cluster.leases(ids: [lease.id]).first?.state == .draining,
+                      try await cluster.client.pool().hosts.first?.used == 1 else { break }
+                drainingChecks += 1
+                try await Task.sleep(for: .seconds(1))
+            }
+            // From about 2 s to 12 s: ten checks, give or take one at each end.
+            let after = try await cluster.leases(ids: [lease.id])
+            #expect(drainingChecks >= 8, "draining with its slot held at \(drainingChecks) checks, then: \(after)")
+            let counts = slow.stop()
+            #expect(counts.succeeded == 1, "\(counts)")
+            #expect(try await cluster.eventually(timeout: .seconds(10)) {
+                try await cluster.leases(ids: [lease.id]).first?.state == .released
+            })
+            let history = try await cluster.client.explain(lease: lease.id).events
+            #expect(!history.contains { $0.kind == "revoke" }, "\(history.map(\.reason))")
         }
     }
 
@@ -103,8 +145,11 @@ struct ClusterTests {
             // The broker hears nothing from the host during its 30 s quarantine and deletes it
             // from PVM; PVM lets go of it once its retransmissions to the dead pvmd time out
             // (3 minutes after the first unanswered one); then the broker adds it again at once.
-            let back = try await cluster.eventually(timeout: .seconds(300)) {
-                try await cluster.client.pool().hosts.first { $0.name == host }?.down == false
+            // Other tests may run meanwhile: this one only waits, and its broker is another process.
+            let back = try await PVMEnrolmentLock.shared.yielding {
+                try await cluster.eventually(timeout: .seconds(300)) {
+                    try await cluster.client.pool().hosts.first { $0.name == host }?.down == false
+                }
             }
             let pool = try await cluster.client.pool()
             #expect(back, "\(host) up again within 300 s of the kill: \(pool)")

@@ -2,6 +2,7 @@ import Foundation
 import ShoalAPI
 import ShoalTesting
 import Testing
+import ShoalClient
 
 /// The README's demo, short: a whole cluster from `services.d/` under a load ramp.
 @Suite("demo")
@@ -47,7 +48,9 @@ struct UpDownTests {
                 "shoal", ["up", "--state-dir", state, "--port", "0", "--services", services],
                 readyPrefix: "cluster up:", timeout: 90)
             let url = try #require(ReadyLine.brokerURL(up.firstLine))
-            let client = try BrokerClient(baseURL: url, token: nil)
+            // A broker that never answers is the failure; one slowed by a busy machine (the whole
+            // suite starts at once) is not.
+            let client = try BrokerClient(baseURL: url, token: nil, timeout: .seconds(30))
             #expect(try await client.pool().hosts.count >= 1)
             #expect(Set(try await client.services().map(\.name)) == ["a", "b", "c", "master2"])
             await client.close()

@@ -1,3 +1,4 @@
+import ShoalClient
 import Foundation
 import ShoalAPI
 import ShoalCore
@@ -7,6 +8,7 @@ import Testing
 
 #if canImport(Glibc)
 import Glibc
+import ShoalRendering
 #endif
 
 /// Faults injected under steady load, one per test, each on a fresh real cluster: a broker

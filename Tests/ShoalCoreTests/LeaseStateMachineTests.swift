@@ -11,7 +11,7 @@ import Testing
 
     func activeLease() throws -> Lease {
         var lease = newLease()
-        _ = try lease.grant(host: "c1")
+        _ = try lease.grant(host: "c1", now: start)
         _ = try lease.spawned(tasks: [0x40001, 0x40002])
         _ = try lease.becameReady(endpoint: "10.0.0.1:9000")
         return lease
@@ -20,7 +20,7 @@ import Testing
     @Test func theHappyPathRunsRequestedToReleased() throws {
         var lease = newLease()
         #expect(lease.state == .requested && !lease.holdsSlot)
-        #expect(try lease.grant(host: "c1") == .spawn(host: "c1"))
+        #expect(try lease.grant(host: "c1", now: start) == .spawn(host: "c1"))
         #expect(lease.state == .granted && lease.host == "c1" && lease.holdsSlot)
         #expect(try lease.spawned(tasks: [7, 8]) == .none)
         #expect(lease.tasks == [7, 8])
@@ -36,7 +36,7 @@ import Testing
     @Test func aRefusedEventChangesNothing() throws {
         var lease = try activeLease()
         let before = lease
-        #expect(throws: Lease.TransitionError.self) { try lease.grant(host: "c2") }
+        #expect(throws: Lease.TransitionError.self) { try lease.grant(host: "c2", now: start) }
         #expect(throws: Lease.TransitionError.self) { try lease.drained() }
         #expect(lease == before)
         let error = Lease.TransitionError(lease: LeaseID("L-1"), event: "grant", state: .active)
@@ -58,7 +58,7 @@ import Testing
         #expect(requested.state == .released)
 
         var granted = newLease()
-        _ = try granted.grant(host: "c1")
+        _ = try granted.grant(host: "c1", now: start)
         #expect(try granted.drainRequested(Drain(reason: .scaleDown, deadline: start)) == .stopTasks)
         #expect(granted.state == .released)
     }
@@ -113,5 +113,80 @@ import Testing
     @Test func timestampsAddDurationsInMilliseconds() {
         #expect(start + .milliseconds(1500) == Timestamp(milliseconds: 1_001_500))
         #expect((start + .seconds(2)) - start == .seconds(2))
+    }
+}
+
+/// The events the broker's release and the workers' exits bring.
+@Suite struct LeaseReleaseAndExitTests {
+    let start = Timestamp(milliseconds: 1_000_000)
+
+    func activeLease() throws -> Lease {
+        var lease = Lease(id: LeaseID("L-1"), service: "a", frontend: "fe-a", requestedAt: start, ttl: .seconds(10))
+        _ = try lease.grant(host: "c1", now: start)
+        _ = try lease.spawned(tasks: [7])
+        _ = try lease.becameReady(endpoint: "10.0.0.1:9000")
+        return lease
+    }
+
+    @Test func theFrontEndsReleaseDrainsTheWorkerAndItsExitThenMeansDrained() throws {
+        var lease = try activeLease()
+        #expect(try lease.frontendReleased(now: start, drainTimeout: .seconds(20)) == .drainWorker)
+        #expect(lease.state == .draining && lease.workerDraining)
+        #expect(lease.drain == Drain(reason: .scaleDown, deadline: start + .seconds(20)))
+        #expect(lease.workerExited() == .stopTasks)
+        #expect(lease.state == .released)
+        #expect(try lease.frontendReleased(now: start, drainTimeout: .seconds(20)) == .none, "releasing twice is harmless")
+    }
+
+    @Test func aReleaseDuringABrokerDrainKeepsItsDeadline() throws {
+        var lease = try activeLease()
+        _ = try lease.drainRequested(Drain(reason: .preemption, deadline: start + .seconds(5)))
+        #expect(try lease.frontendReleased(now: start, drainTimeout: .seconds(20)) == .drainWorker)
+        #expect(lease.drain == Drain(reason: .preemption, deadline: start + .seconds(5)))
+    }
+
+    @Test func aWorkerExitWithoutADrainOrderIsItsDeath() throws {
+        var lease = try activeLease()
+        _ = try lease.drainRequested(Drain(reason: .scaleDown, deadline: start + .seconds(5)))
+        #expect(lease.workerExited() == .stopTasks)
+        #expect(lease.state == .revoked && lease.revocation == .taskDied)
+        #expect(lease.workerExited() == .none)
+    }
+
+    @Test func aWithdrawnRequestEndsAtOnce() throws {
+        var lease = Lease(id: LeaseID("L-2"), service: "a", frontend: "fe-a", requestedAt: start, ttl: .seconds(10))
+        #expect(try lease.frontendReleased(now: start, drainTimeout: .seconds(20)) == .none)
+        #expect(lease.state == .released)
+    }
+
+    @Test func readinessCountsFromTheGrantNotTheRequest() throws {
+        var lease = Lease(id: LeaseID("L-3"), service: "a", frontend: "fe-a", requestedAt: start, ttl: .seconds(600))
+        _ = try lease.grant(host: "c1", now: start + .seconds(90))
+        #expect(lease.tick(now: start + .seconds(120), readinessTimeout: .seconds(60)) == .none)
+        #expect(lease.tick(now: start + .seconds(151), readinessTimeout: .seconds(60)) == .stopTasks)
+        #expect(lease.revocation == .spawnFailed)
+    }
+}
+
+/// What a restarted broker does with each live lease it finds.
+@Suite struct LeaseRecoveryTests {
+    let start = Timestamp(milliseconds: 1_000_000)
+
+    func lease(_ state: LeaseState, tasks: [Int32]) -> Lease {
+        var lease = Lease(id: LeaseID("L-1"), service: "a", frontend: "fe-a", requestedAt: start, ttl: .seconds(10))
+        lease.state = state
+        lease.host = "c1"
+        lease.tasks = tasks
+        return lease
+    }
+
+    @Test func aLeaseWhoseWorkerRunsOnAHostInThePoolIsAdopted() {
+        #expect(lease(.active, tasks: [7]).recoveryVerdict(alive: [7], hostInPool: true) == nil)
+    }
+
+    @Test func aGrantWhoseSpawnWasNeverRecordedAWorkerGoneOrAHostGoneIsRevoked() {
+        #expect(lease(.granted, tasks: []).recoveryVerdict(alive: [], hostInPool: true)?.reason == .spawnFailed)
+        #expect(lease(.draining, tasks: [7]).recoveryVerdict(alive: [], hostInPool: true)?.reason == .taskDied)
+        #expect(lease(.active, tasks: [7]).recoveryVerdict(alive: [7], hostInPool: false)?.reason == .hostFailed)
     }
 }

@@ -4,6 +4,7 @@ import Testing
 /// The load manager's rule, thresholds low 2 / high 6, with a hand-driven clock.
 @Suite struct ScalePolicyTests {
     let t0 = Timestamp(milliseconds: 5_000_000)
+    let lowForFiveSeconds = ScalePolicy.Reason.allBackendsLow(low: 2, holdTime: .seconds(5))
 
     func policy(min: Int = 0, max: Int = 3) -> ScalePolicy {
         ScalePolicy(thresholds: LoadThresholds(low: 2, high: 6), backends: BackendRange(min: min, max: max),
@@ -13,13 +14,13 @@ import Testing
     @Test func aHighFrontEndAloneLeasesItsFirstBackend() {
         var scale = policy()
         #expect(scale.evaluate(.init(localInFlight: 5), now: t0) == .hold)
-        #expect(scale.evaluate(.init(localInFlight: 6), now: t0) == .acquire)
+        #expect(scale.evaluate(.init(localInFlight: 6), now: t0) == .acquire(.frontendAloneHigh(inFlight: 6, high: 6)))
     }
 
     @Test func oneMoreOnlyWhenEveryBackendIsHigh() {
         var scale = policy()
         #expect(scale.evaluate(.init(serving: [6, 5]), now: t0) == .hold)
-        #expect(scale.evaluate(.init(serving: [6, 9]), now: t0) == .acquire)
+        #expect(scale.evaluate(.init(serving: [6, 9]), now: t0) == .acquire(.allBackendsHigh(inFlight: [6, 9], high: 6)))
     }
 
     @Test func aPendingLeaseIsCountedSoABurstDoesNotOverAsk() {
@@ -27,7 +28,7 @@ import Testing
         let pending = [t0]
         #expect(scale.evaluate(.init(serving: [9], pendingSince: pending), now: t0 + .seconds(1)) == .hold)
         // Past the readiness allowance the request is presumed lost; another may be asked for.
-        #expect(scale.evaluate(.init(serving: [9], pendingSince: pending), now: t0 + .seconds(3)) == .acquire)
+        #expect(scale.evaluate(.init(serving: [9], pendingSince: pending), now: t0 + .seconds(3)) == .acquire(.allBackendsHigh(inFlight: [9], high: 6)))
     }
 
     @Test func neverAboveMaxBackends() {
@@ -37,14 +38,14 @@ import Testing
 
     @Test func risingLoadCancelsADrainInsteadOfLeasing() {
         var scale = policy()
-        #expect(scale.evaluate(.init(serving: [8], draining: 1), now: t0) == .cancelDrain)
+        #expect(scale.evaluate(.init(serving: [8], draining: 1), now: t0) == .cancelDrain(.allBackendsHigh(inFlight: [8], high: 6)))
     }
 
     @Test func theMinimumIsKeptEvenWithoutLoad() {
         var scale = policy(min: 1)
-        #expect(scale.evaluate(.init(), now: t0) == .acquire)
+        #expect(scale.evaluate(.init(), now: t0) == .acquire(.belowMinimum(minimum: 1, holding: 0)))
         #expect(scale.evaluate(.init(pendingSince: [t0]), now: t0) == .hold)
-        #expect(scale.evaluate(.init(draining: 1), now: t0) == .cancelDrain)
+        #expect(scale.evaluate(.init(draining: 1), now: t0) == .cancelDrain(.belowMinimum(minimum: 1, holding: 0)))
         #expect(scale.evaluate(.init(serving: [0]), now: t0 + .seconds(60)) == .hold, "not below min")
     }
 
@@ -53,10 +54,10 @@ import Testing
         let lowLoad = ScalePolicy.Snapshot(serving: [1, 0, 1])
         #expect(scale.evaluate(lowLoad, now: t0) == .hold)
         #expect(scale.evaluate(lowLoad, now: t0 + .seconds(4)) == .hold)
-        #expect(scale.evaluate(lowLoad, now: t0 + .seconds(5)) == .release(index: 2))
+        #expect(scale.evaluate(lowLoad, now: t0 + .seconds(5)) == .release(index: 2, lowForFiveSeconds))
         // The next release needs a new hold period.
         #expect(scale.evaluate(.init(serving: [1, 0]), now: t0 + .seconds(6)) == .hold)
-        #expect(scale.evaluate(.init(serving: [1, 0]), now: t0 + .seconds(11)) == .release(index: 1))
+        #expect(scale.evaluate(.init(serving: [1, 0]), now: t0 + .seconds(11)) == .release(index: 1, lowForFiveSeconds))
     }
 
     @Test func aMediumMomentRestartsTheHoldPeriod() {
@@ -65,7 +66,7 @@ import Testing
         #expect(scale.evaluate(.init(serving: [3, 0]), now: t0 + .seconds(3)) == .hold)
         #expect(scale.evaluate(.init(serving: [0, 0]), now: t0 + .seconds(6)) == .hold)
         #expect(scale.evaluate(.init(serving: [0, 0]), now: t0 + .seconds(10)) == .hold)
-        #expect(scale.evaluate(.init(serving: [0, 0]), now: t0 + .seconds(11)) == .release(index: 1))
+        #expect(scale.evaluate(.init(serving: [0, 0]), now: t0 + .seconds(11)) == .release(index: 1, lowForFiveSeconds))
     }
 
     @Test func hysteresisMediumLoadNeitherAddsNorRemoves() {
@@ -73,5 +74,19 @@ import Testing
         for second in 0..<30 {
             #expect(scale.evaluate(.init(serving: [4, 3]), now: t0 + .seconds(second)) == .hold)
         }
+    }
+
+    @Test func noSecondAskWhileOneWaitsInTheBrokersQueue() {
+        var scale = policy(min: 1)
+        #expect(scale.evaluate(.init(serving: [9], queued: 1), now: t0) == .hold)
+        #expect(scale.evaluate(.init(queued: 1), now: t0) == .hold, "below min, but the ask is already queued")
+        #expect(scale.evaluate(.init(serving: [9], draining: 1, queued: 1), now: t0) == .cancelDrain(.allBackendsHigh(inFlight: [9], high: 6)))
+    }
+
+    @Test func reasonsReadAsTheEventLogShowsThem() {
+        #expect(ScalePolicy.Reason.belowMinimum(minimum: 2, holding: 1).description == "below min_backends 2: holds 1")
+        #expect(ScalePolicy.Reason.frontendAloneHigh(inFlight: 7, high: 6).description == "front-end alone is High: 7 in flight >= high 6")
+        #expect(ScalePolicy.Reason.allBackendsHigh(inFlight: [6, 9], high: 6).description == "all 2 back-ends High: in flight [6, 9] >= high 6")
+        #expect(lowForFiveSeconds.description == "every back-end Low (< 2 in flight) for 5.0 seconds")
     }
 }

@@ -7,6 +7,7 @@ import ShoalProxy
 import ShoalTesting
 import ShoalWorker
 import Testing
+import ShoalWorkerProtocol
 
 /// The whole data path with real parts: client → service manager → worker spawned through a
 /// real pvmd → service instance, and the paper's graceful removal under load.
@@ -58,12 +59,13 @@ struct WorkerOverPVMTests {
         #expect(DocumentPattern.matches(big.body, size: 512_000))
 
         // Slow requests in flight on the worker, then the paper's removal: the front-end stops
-        // routing there, the worker is told to drain, and reports drained only when all finished.
+        // routing there, the worker is told to drain, and reports drained only when all finished
+        // — reporting its load meanwhile, so the broker knows it is alive through a long drain.
         let clock = ContinuousClock()
         let slowStart = clock.now
         let slow = (0..<8).map { _ in
             Task { () throws -> (HTTPResponseStatus, ContinuousClock.Instant) in
-                let response = try await HTTPTestConnection.with(port: relayPort) { try await $0.request(.GET, "/doc?size=1024&delay_ms=600") }
+                let response = try await HTTPTestConnection.with(port: relayPort) { try await $0.request(.GET, "/doc?size=1024&delay_ms=2000") }
                 return (response.status, clock.now)
             }
         }
@@ -81,13 +83,16 @@ struct WorkerOverPVMTests {
             }
             return served
         }
+        _ = await takeLoadReports(from: worker, engine: engine)
         try await engine.send(WorkerMessage.drain.message, to: worker)
         _ = try await engine.receive(from: worker, tag: WorkerMessage.Tag.drained.rawValue, timeout: .seconds(20))
         let drainedAt = clock.now
+        let reportsWhileDraining = await takeLoadReports(from: worker, engine: engine)
+        #expect(reportsWhileDraining >= 2, "a draining worker reports its load every 500 ms until drained")
 
-        // The worker waited out the 600 ms of every in-flight request before saying drained;
+        // The worker waited out the 2 s of every in-flight request before saying drained;
         // each answer then only had the front-end's hop left to travel.
-        #expect(drainedAt - slowStart >= .milliseconds(590), "drained before its in-flight requests could finish")
+        #expect(drainedAt - slowStart >= .milliseconds(1990), "drained before its in-flight requests could finish")
         for request in slow {
             let (status, finishedAt) = try await request.value
             #expect(status == .ok)
@@ -102,6 +107,15 @@ struct WorkerOverPVMTests {
             return false
         }
         #expect(exited != nil)
+    }
+
+    /// Takes the load reports the worker sent and nobody read yet; how many.
+    private func takeLoadReports(from worker: PVMTaskID, engine: PVMEngine) async -> Int {
+        var count = 0
+        while (try? await engine.receive(from: worker, tag: WorkerMessage.Tag.load.rawValue, timeout: .milliseconds(1))) != nil {
+            count += 1
+        }
+        return count
     }
 
     private func writeManifest(concurrency: Int) throws -> String {

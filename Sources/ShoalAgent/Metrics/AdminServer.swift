@@ -2,12 +2,13 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import ServiceLifecycle
 
 /// The front-end's admin listener, apart from the service's public port (which relays
 /// everything): `GET /metrics` answers the Prometheus exposition, `GET /health` answers `ok`,
 /// anything else `404`. A few lines of NIO HTTP/1.1; a scrape runs on one of the relay's event
 /// loops and takes a fraction of a millisecond.
-public final class AdminServer: Sendable {
+public final class AdminServer: Service {
     private let channel: any Channel
 
     /// The bound address (the port is the chosen one when asked for 0).
@@ -38,6 +39,12 @@ public final class AdminServer: Sendable {
 
     public func stop() async {
         try? await channel.close()
+    }
+
+    /// Answers until graceful shutdown, then closes.
+    public func run() async {
+        try? await gracefulShutdown()
+        await stop()
     }
 }
 

@@ -29,7 +29,7 @@ struct StatusPageRoutes<Operations: BrokerOperations>: Sendable {
                     + "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
                 .xContentTypeOptions: "nosniff",
             ],
-            body: ResponseBody(byteBuffer: ByteBuffer(string: StatusPage.html))
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: StatusPage.html))
         )
     }
 }

@@ -1,14 +1,19 @@
 import Foundation
 import Logging
 import PVM
+import ServiceLifecycle
 import ShoalCore
 import ShoalWorker
 import Synchronization
+import ShoalWorkerProtocol
 
 /// Workers on PVM hosts: `pvm_spawn` of `shoal worker MANIFEST --pvm` on the lease's host,
 /// `pvm_notify` for task exits and host deletions, and the worker protocol (``WorkerMessage``)
 /// for ready, load, drain and drained.
-public final class PVMLauncher: BackendLauncher {
+///
+/// A `Service`: ``run()`` is the pump that turns PVM's notices and the workers' messages into
+/// ``events``; it runs in the broker's service group.
+public final class PVMLauncher: BackendLauncher, Service {
     public let events: AsyncStream<LauncherEvent>
     private let sink: AsyncStream<LauncherEvent>.Continuation
     private let engine: PVMEngine
@@ -17,8 +22,7 @@ public final class PVMLauncher: BackendLauncher {
     private let workerArguments: [String]
     private let logger: Logger
     /// PVM reports a deleted host by id only, and it is no longer listed then: remember names.
-    private let hostNamesByID: HostNames
-    private let pumps: Task<Void, Never>
+    private let hostNamesByID = HostNames()
 
     /// - Parameters:
     ///   - program: the `shoal` executable to spawn (by default this process's own).
@@ -29,19 +33,17 @@ public final class PVMLauncher: BackendLauncher {
         self.program = program
         self.workerArguments = workerArguments
         self.logger = logger
-        let names = HostNames()
-        hostNamesByID = names
-        pumps = Task { [sink] in
-            await withDiscardingTaskGroup { group in
-                group.addTask { await Self.forwardNotices(engine: engine, names: names, to: sink) }
-                group.addTask { await Self.forwardReports(engine: engine, to: sink, logger: logger) }
-            }
-            sink.finish()
-        }
     }
 
-    deinit {
-        pumps.cancel()
+    /// Forwards notices and reports until the pvmd is gone or the broker stops.
+    public func run() async {
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await Self.forwardNotices(engine: self.engine, names: self.hostNamesByID, to: self.sink) }
+                group.addTask { await Self.forwardReports(engine: self.engine, to: self.sink, logger: self.logger) }
+            }
+        }
+        sink.finish()
     }
 
     public func hostNames() async throws -> [String] {

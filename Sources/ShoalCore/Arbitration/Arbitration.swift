@@ -47,6 +47,11 @@ public enum Arbitration {
     public struct Plan: Sendable, Hashable {
         public var decisions: [Decision]
         public var allocation: FairShare.Allocation
+
+        public init(decisions: [Decision], allocation: FairShare.Allocation) {
+            self.decisions = decisions
+            self.allocation = allocation
+        }
     }
 
     public static func plan(services: [Service], hosts: [Host]) -> Plan {

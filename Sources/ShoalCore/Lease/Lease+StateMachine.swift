@@ -4,9 +4,11 @@
 ///
 /// ```
 /// requested ─grant─► granted ─ready─► active ─drainRequested─► draining ─drained─► released
-///                                        ▲                          │
-///                                        └──────drainCancelled──────┘
-/// any live state ─revoke / expired / drain deadline─► revoked
+///                                        ▲                          │  ▲
+///                                        └──────drainCancelled──────┘  └ frontendReleased
+///                                                                        (worker told to drain;
+///                                                                         its exit = drained)
+/// any live state ─revoke / expired / drain deadline / not ready in time─► revoked
 /// ```
 extension Lease {
     public enum Action: Sendable, Hashable {
@@ -20,6 +22,8 @@ extension Lease {
         case orderDrain(deadline: Timestamp)
         /// Tell the front-end to route here again (a drain was cancelled).
         case resumeRouting
+        /// Tell the worker to finish what it serves, report `drained` and exit.
+        case drainWorker
         /// Kill the lease's tasks; its slot is free.
         case stopTasks
     }
@@ -38,11 +42,12 @@ extension Lease {
         public var description: String { "lease \(lease) is \(state.rawValue): cannot \(event)" }
     }
 
-    /// A slot on `host` was given to this lease.
-    public mutating func grant(host: String) throws(TransitionError) -> Action {
+    /// A slot on `host` was given to this lease at `now` (its worker's start-up time counts from here).
+    public mutating func grant(host: String, now: Timestamp) throws(TransitionError) -> Action {
         guard state == .requested else { throw refusal("grant") }
         self.host = host
         state = .granted
+        grantedAt = now
         return .spawn(host: host)
     }
 
@@ -101,11 +106,40 @@ extension Lease {
         return .resumeRouting
     }
 
+    /// The front-end gives the back-end back: it has nothing in flight there any more. A lease
+    /// that serves nothing yet ends at once; a serving or draining one drains, and its worker is
+    /// told to finish what it still serves (requests the front-end stopped counting: given up on,
+    /// or from before a front-end restart). Releasing a lease that is over is harmless.
+    public mutating func frontendReleased(now: Timestamp, drainTimeout: Duration) throws(TransitionError) -> Action {
+        switch state {
+        case .requested, .granted:
+            return try drainRequested(Drain(reason: .scaleDown, deadline: now))
+        case .active:
+            _ = try drainRequested(Drain(reason: .scaleDown, deadline: now + drainTimeout))
+            workerDraining = true
+            return .drainWorker
+        case .draining:
+            workerDraining = true
+            return .drainWorker
+        case .released, .revoked:
+            return .none
+        }
+    }
+
     /// The worker reports that its last in-flight request finished.
     public mutating func drained() throws(TransitionError) -> Action {
         guard state == .draining else { throw refusal("finish draining") }
         state = .released
         return .stopTasks
+    }
+
+    /// A worker task of the lease exited. After its drain order that is the drain's end (the
+    /// exit notice and the `drained` message travel separately, in either order); otherwise the
+    /// worker died under a live lease. Nothing to do for a lease that is over.
+    public mutating func workerExited() -> Action {
+        guard !state.isFinal else { return .none }
+        if state == .draining, workerDraining { return (try? drained()) ?? .none }
+        return (try? revoke(.taskDied)) ?? .none
     }
 
     /// Taken away at once: the host or a task died, or the spawn failed.
@@ -114,17 +148,38 @@ extension Lease {
         let hadTasks = state != .requested
         state = .revoked
         revocation = reason
+        workerDraining = false
         return hadTasks ? .stopTasks : .none
     }
 
-    /// Time passed: a lease not renewed before it expired, or a drain past its deadline, is revoked.
-    public mutating func tick(now: Timestamp) -> Action {
+    /// Time passed: a lease not renewed before it expired, a drain past its deadline, or a
+    /// worker not ready `readinessTimeout` after its grant, is revoked.
+    public mutating func tick(now: Timestamp, readinessTimeout: Duration? = nil) -> Action {
         guard !state.isFinal else { return .none }
         if now >= expiresAt { return (try? revoke(.ttlExpired)) ?? .none }
         if state == .draining, let drain, now >= drain.deadline {
             return (try? revoke(.drainDeadlinePassed)) ?? .none
         }
+        if state == .granted, let readinessTimeout, now - (grantedAt ?? requestedAt) > readinessTimeout {
+            return (try? revoke(.spawnFailed)) ?? .none
+        }
         return .none
+    }
+
+    /// What a restarted broker must do about this lease, found live in the table: revoke it
+    /// (with why) if its worker was never started, is gone, or its host left the pool; `nil` to
+    /// adopt it. `alive`: the lease's tasks that still run.
+    public func recoveryVerdict(alive: Set<Int32>, hostInPool: Bool) -> (reason: RevocationReason, why: String)? {
+        if state == .granted, tasks.isEmpty {
+            return (.spawnFailed, "the broker restarted before the worker was started")
+        }
+        if !tasks.isEmpty, !tasks.allSatisfy(alive.contains) {
+            return (.taskDied, "worker task \(tasks) was gone when the broker restarted")
+        }
+        if let host, !hostInPool {
+            return (.hostFailed, "host \(host) is not in the pool")
+        }
+        return nil
     }
 
     private func refusal(_ event: String) -> TransitionError {

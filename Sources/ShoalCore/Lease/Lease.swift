@@ -20,6 +20,12 @@ public struct Lease: Sendable, Hashable, Codable, Identifiable {
     public var drain: Drain?
     /// Why a revoked lease was revoked.
     public var revocation: RevocationReason?
+    /// When a slot was given to it: its worker's start-up time counts from here, not from the
+    /// request (a lease may wait in the queue for long).
+    public var grantedAt: Timestamp?
+    /// The worker was told to drain (the front-end has nothing in flight there any more): it
+    /// finishes what it still serves, reports `drained` and exits; its exit then means drained.
+    public var workerDraining: Bool
 
     public init(id: LeaseID, service: String, frontend: String, requestedAt: Timestamp, ttl: Duration) {
         self.id = id
@@ -33,15 +39,12 @@ public struct Lease: Sendable, Hashable, Codable, Identifiable {
         self.expiresAt = requestedAt + ttl
         self.drain = nil
         self.revocation = nil
+        self.grantedAt = nil
+        self.workerDraining = false
     }
 
     /// Whether the lease holds (or is about to hold) a slot.
-    public var holdsSlot: Bool {
-        switch state {
-        case .granted, .active, .draining: true
-        case .requested, .released, .revoked: false
-        }
-    }
+    public var holdsSlot: Bool { state.holdsSlot }
 }
 
 /// A lease's identity, stable across broker restarts.
@@ -68,6 +71,17 @@ public enum LeaseState: String, Sendable, Hashable, Codable, CaseIterable {
     case revoked
 
     public var isFinal: Bool { self == .released || self == .revoked }
+
+    /// Whether a lease in this state holds (or is about to hold) a slot.
+    public var holdsSlot: Bool { Self.holdingSlot.contains(self) }
+
+    /// Whether its worker serves (or finishes serving): it has an endpoint and reports its load.
+    public var hasServingWorker: Bool { self == .active || self == .draining }
+
+    /// The states of a lease that is not over: waiting, starting, serving or draining.
+    public static let live: [LeaseState] = [.requested, .granted, .active, .draining]
+    /// The states of a lease that holds a slot of its host.
+    public static let holdingSlot: [LeaseState] = [.granted, .active, .draining]
 }
 
 public struct Drain: Sendable, Hashable, Codable {

@@ -1,4 +1,5 @@
 import NIOCore
+import ShoalCore
 
 /// Limits, timeouts and pool sizes of one ``HTTPRelayServer``. Every field has a default that
 /// suits both the front-end's service manager and a back-end's worker.
@@ -61,6 +62,9 @@ public struct RelayConfiguration: Sendable, Hashable {
 
     /// How often each event loop checks its connections' deadlines and sweeps its pool.
     public var timerResolution: TimeAmount
+    /// At graceful shutdown, how long in-flight requests may take to finish before what is left
+    /// is closed (the front-end uses the manifest's `drain_timeout`).
+    public var shutdownGracePeriod: TimeAmount = .seconds(30)
     /// The listen backlog.
     public var backlog: Int32
 
@@ -109,4 +113,9 @@ public struct RelayConfiguration: Sendable, Hashable {
         self.timerResolution = timerResolution
         self.backlog = backlog
     }
+}
+
+extension Duration {
+    /// The same span as NIO's `TimeAmount`, to whole milliseconds.
+    public var timeAmount: TimeAmount { .milliseconds(wholeMilliseconds) }
 }

@@ -83,27 +83,12 @@ struct BrokerHarness {
         try #require(try await store.lease(LeaseID(id)))
     }
 
-    /// Waits (at most 2 s) until `condition` holds for the stored lease; returns it as it is then.
-    @discardableResult
-    func waitFor(
-        _ id: String, sourceLocation: SourceLocation = #_sourceLocation, _ condition: (StoredLease) -> Bool
-    ) async throws -> StoredLease {
-        let deadline = ContinuousClock.now + .seconds(2)
-        while true {
-            let stored = try #require(try await store.lease(LeaseID(id)), sourceLocation: sourceLocation)
-            if condition(stored) { return stored }
-            if ContinuousClock.now >= deadline {
-                Issue.record("lease \(id) did not get there within 2 s: \(stored)", sourceLocation: sourceLocation)
-                return stored
-            }
-            try await Task.sleep(for: .milliseconds(5))
-        }
-    }
-
-    /// Waits until the granted lease's worker was started (its `spawn` is recorded); returns its tasks.
+    /// Waits until the granted lease's worker was started (its `spawn` is recorded, or the lease
+    /// ended): until the broker's handed-off work is done. Returns its tasks.
     @discardableResult
     func waitForSpawn(_ id: String, sourceLocation: SourceLocation = #_sourceLocation) async throws -> [Int32] {
-        try await waitFor(id, sourceLocation: sourceLocation) { !$0.lease.tasks.isEmpty || $0.lease.state.isFinal }.lease.tasks
+        await broker.work.idle()
+        return try await lease(id).lease.tasks
     }
 
     /// Acquires a lease for `service`, waits for its worker and reports it ready: an active lease.
@@ -146,6 +131,23 @@ func withBroker<T>(
     _ body: (BrokerHarness) async throws -> T
 ) async throws -> T {
     try await withStateDirectory { directory in
-        try await body(try BrokerHarness(directory: directory, hosts: hosts, configure: configure))
+        try await withBroker(in: directory, hosts: hosts, configure: configure, body)
     }
+}
+
+/// Runs `body` with a harness on `directory`'s store (a broker restart is a second call), its
+/// handed-off work (spawns, rejoins) running beside the test as under `run()`. The store is
+/// closed afterwards.
+func withBroker<T>(
+    in directory: TemporaryStateDirectory, hosts: [PoolHost], configure: (inout Broker.Configuration) -> Void = { _ in },
+    _ body: (BrokerHarness) async throws -> T
+) async throws -> T {
+    let harness = try BrokerHarness(directory: directory, hosts: hosts, configure: configure)
+    let result = try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { await harness.broker.work.run() }
+        defer { group.cancelAll() }
+        return try await body(harness)
+    }
+    try harness.store.close()
+    return result
 }

@@ -6,6 +6,7 @@ import Testing
 
 #if canImport(Glibc)
 import Glibc
+import ShoalClient
 #endif
 
 /// A real cluster for one test: namespace test hosts (the master pvmd in h0, the pool on

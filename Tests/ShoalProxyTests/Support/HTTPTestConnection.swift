@@ -62,9 +62,9 @@ final class HTTPTestConnection {
         head.headers.add(name: "host", value: "127.0.0.1:\(port)")
         for (name, value) in headers { head.headers.add(name: name, value: value) }
         if let body { head.headers.replaceOrAdd(name: "content-length", value: String(body.readableBytes)) }
-        try await outbound.write(.head(head))
-        if let body { try await outbound.write(.body(.byteBuffer(body))) }
-        try await outbound.write(.end(nil))
+        // In one write: a relay that refuses on the head alone (draining, 503) answers and closes
+        // at once, and a separate write of the end could then find the connection closed.
+        try await outbound.write(contentsOf: [.head(head)] + (body.map { [.body(.byteBuffer($0))] } ?? []) + [.end(nil)])
         return try await readResponse()
     }
 

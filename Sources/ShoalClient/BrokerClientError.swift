@@ -1,3 +1,4 @@
+import ShoalAPI
 /// Why a ``BrokerClient`` call failed, in a sentence that says what to do.
 public struct BrokerClientError: Error, Sendable, Hashable, CustomStringConvertible {
     public enum Kind: Sendable, Hashable {

@@ -1,3 +1,4 @@
+import ShoalAPI
 extension Duration {
     /// Whole milliseconds as decimal seconds, e.g. `2`, `0.25`: for query strings and messages.
     var decimalSeconds: String {

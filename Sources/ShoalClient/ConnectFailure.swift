@@ -1,3 +1,4 @@
+import ShoalAPI
 import NIOCore
 import NIOPosix
 

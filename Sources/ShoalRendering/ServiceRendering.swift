@@ -1,3 +1,4 @@
+import ShoalAPI
 /// `shoal services`: each registered service's claim on the pool and what it holds.
 ///
 /// ```text

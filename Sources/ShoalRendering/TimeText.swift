@@ -1,3 +1,4 @@
+import ShoalAPI
 import Foundation
 
 /// Short human forms of durations and times for the CLI.

@@ -1,3 +1,4 @@
+import ShoalAPI
 /// A plain-text table for the CLI: a header row, columns padded to their widest cell, numbers
 /// right-aligned, and long cells cut with "…" so each line fits a terminal's width.
 public struct TextTable: Sendable, Hashable {

@@ -1,3 +1,4 @@
+import ShoalAPI
 import Foundation
 import NIOCore
 import NIOHTTP1

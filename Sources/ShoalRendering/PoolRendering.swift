@@ -1,3 +1,4 @@
+import ShoalAPI
 /// `shoal pool`: one row per host, then the totals.
 ///
 /// ```text

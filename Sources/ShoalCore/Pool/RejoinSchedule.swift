@@ -1,31 +1,29 @@
-import ShoalCore
-
 /// When the broker tries again to bring a lost pool host back into the virtual machine
 /// (`pvm_addhosts`): at the first attempt's time, then after each failure twice as long as the
 /// last wait — 5 s, 10 s, 20 s, 40 s — never longer than the limit (60 s). Pure: the broker's
 /// clock says what time it is.
-struct RejoinSchedule: Sendable, Hashable {
+public struct RejoinSchedule: Sendable, Hashable {
     /// The wait after the first failure.
-    let firstDelay: Duration
+    public let firstDelay: Duration
     /// The longest wait between two attempts.
-    let delayLimit: Duration
+    public let delayLimit: Duration
     /// Attempts that failed so far.
-    private(set) var failures = 0
+    public private(set) var failures = 0
     /// When the next attempt is due.
-    private(set) var nextAttempt: Timestamp
+    public private(set) var nextAttempt: Timestamp
 
-    init(firstAttempt: Timestamp, firstDelay: Duration = .seconds(5), delayLimit: Duration = .seconds(60)) {
+    public init(firstAttempt: Timestamp, firstDelay: Duration = .seconds(5), delayLimit: Duration = .seconds(60)) {
         self.firstDelay = firstDelay
         self.delayLimit = delayLimit
         nextAttempt = firstAttempt
     }
 
-    func isDue(at now: Timestamp) -> Bool {
+    public func isDue(at now: Timestamp) -> Bool {
         now >= nextAttempt
     }
 
     /// The wait after `failures` failed attempts (at least one).
-    func delay(afterFailures failures: Int) -> Duration {
+    public func delay(afterFailures failures: Int) -> Duration {
         var delay = firstDelay
         for _ in 1..<max(1, failures) {
             delay = delay * 2
@@ -35,7 +33,7 @@ struct RejoinSchedule: Sendable, Hashable {
     }
 
     /// An attempt that ended at `now` failed: the next one waits longer.
-    mutating func failed(at now: Timestamp) {
+    public mutating func failed(at now: Timestamp) {
         failures += 1
         nextAttempt = now + delay(afterFailures: failures)
     }

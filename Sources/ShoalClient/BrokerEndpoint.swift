@@ -1,3 +1,4 @@
+import ShoalAPI
 /// Where the broker listens, from its base URL: `http://HOST[:PORT][/]`, the host a name, an
 /// IPv4 address or a bracketed IPv6 one. Without a port, 80, as in any http URL.
 struct BrokerEndpoint: Sendable, Hashable {

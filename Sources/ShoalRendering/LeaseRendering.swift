@@ -1,3 +1,4 @@
+import ShoalAPI
 import ShoalCore
 
 /// `shoal leases`: one row per lease.
