@@ -133,12 +133,8 @@ import Testing
 
     @Test func loadRisingDuringAScaleDownCancelsItAndTheMemberComesBack() throws {
         var fe = ReconcilerHarness()
-        fe.brokerLists(fe.active(l1))
-        _ = fe.tick([l1: 0])
-        fe.advance(.seconds(5))
-        _ = fe.tick([l1: 0])
-        let draining = fe.reconciler.drainAccepted(fe.lease(l1, .draining, endpoint: "10.0.0.1:7000", drainReason: .scaleDown))
-        let drain = try #require(ReconcilerHarness.drainNumber(in: draining))
+        let accepted = fe.scaleDownAccepted(l1)
+        let drain = try #require(accepted)
 
         #expect(fe.tick(local: 7) == [.cancelDrain(lease: l1, reason: "front-end alone is High: 7 in flight >= high 6")])
         #expect(fe.tick(local: 7).isEmpty, "one cancel at a time, and no new lease instead")
@@ -158,12 +154,8 @@ import Testing
 
     @Test func aRefusedCancelLetsTheDrainFinish() throws {
         var fe = ReconcilerHarness()
-        fe.brokerLists(fe.active(l1))
-        _ = fe.tick([l1: 0])
-        fe.advance(.seconds(5))
-        _ = fe.tick([l1: 0])
-        let draining = fe.reconciler.drainAccepted(fe.lease(l1, .draining, endpoint: "10.0.0.1:7000", drainReason: .scaleDown))
-        let drain = try #require(ReconcilerHarness.drainNumber(in: draining))
+        let accepted = fe.scaleDownAccepted(l1)
+        let drain = try #require(accepted)
         #expect(fe.tick(local: 7).count == 1)
         #expect(fe.reconciler.memberDrained(lease: l1, drain: drain).isEmpty, "a cancel is on its way: no release yet")
         #expect(fe.reconciler.drainCancelFailed(lease: l1) == [.release(lease: l1, reason: nothingInFlight)])

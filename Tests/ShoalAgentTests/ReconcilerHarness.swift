@@ -46,6 +46,16 @@ struct ReconcilerHarness {
         "10.0.0.\(id.rawValue.last.map(String.init) ?? "9"):7000"
     }
 
+    /// `id` serving and Low for the hold time, then its scale-down drain accepted by the broker:
+    /// the drain's number (from the `waitForDrain` that follows).
+    mutating func scaleDownAccepted(_ id: LeaseID) -> Int? {
+        brokerLists(active(id))
+        _ = tick([id: 0])
+        advance(.seconds(5))
+        _ = tick([id: 0])
+        return Self.drainNumber(in: reconciler.drainAccepted(lease(id, .draining, endpoint: Self.endpoint(id), drainReason: .scaleDown)))
+    }
+
     /// The drain number a `waitForDrain` action carries.
     static func drainNumber(in actions: [Action]) -> Int? {
         for case .waitForDrain(_, let drain) in actions { return drain }
