@@ -97,8 +97,8 @@ extension Broker {
     public func release(lease id: String, _ request: LeaseChangeRequest) async throws -> LeaseView {
         let stored = try await existing(id)
         if !stored.lease.state.isFinal {  // Releasing twice is harmless.
+            // A slot it frees is re-arbitrated by the `stopTasks` it brings.
             try await apply(.frontendReleased(drainTimeout: drainTimeout(of: stored.lease.service)), to: stored.id, reason: request.reason)
-            try await arbitrate()
         }
         return view(try await existing(id))
     }

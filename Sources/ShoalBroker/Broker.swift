@@ -45,7 +45,7 @@ public actor Broker: BrokerOperations, Service {
     /// A worker task the broker started or adopted: the lease it serves and its host (a report
     /// or exit notice from it is a sign of life of the host, even once its lease is over).
     struct WorkerTask {
-        var lease: LeaseID?
+        var lease: LeaseID
         var host: String?
     }
 

@@ -11,8 +11,6 @@ public final class WorkQueue: Sendable {
     private struct State {
         /// Handed off and not finished yet.
         var pending = 0
-        /// A ``WorkQueue/run()`` takes the jobs.
-        var running = false
         var idleWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
@@ -31,18 +29,8 @@ public final class WorkQueue: Sendable {
     }
 
     /// Runs the jobs until graceful shutdown or cancellation; jobs under way then finish first.
-    /// One runner takes the jobs: a second `run()` while one runs (a test harness beside the
-    /// broker's own `run()`) only waits with it.
+    /// One runner only (``Broker/run()``, or a test harness standing in for it).
     public func run() async {
-        let first = state.withLock { state in
-            defer { state.running = true }
-            return !state.running
-        }
-        guard first else {
-            try? await gracefulShutdown()
-            return
-        }
-        defer { state.withLock { $0.running = false } }
         await withDiscardingTaskGroup { group in
             for await job in jobs.cancelOnGracefulShutdown() {
                 group.addTask {

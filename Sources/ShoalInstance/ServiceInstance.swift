@@ -23,8 +23,6 @@ public final class ServiceInstance: Service {
     }
 
     public var pid: Int32 { process.pid }
-    /// `nil` while it runs; its exit status once it ended.
-    public var exitStatus: Int32? { process.exitStatus }
 
     /// Starts the instance on `host` and waits until it is healthy.
     /// A port taken by someone else in the meantime is retried on another port.
@@ -93,21 +91,11 @@ public final class ServiceInstance: Service {
         return await HealthProbe.check(host: host, port: port, path: manifest.healthCheckPath)
     }
 
-    /// Waits for the instance to end on its own; returns its exit status.
-    public func waitForExit() async -> Int32 {
-        await process.waitForExit()
-    }
-
-    /// Waits for the instance to end on its own (its exit status) or the task to be cancelled (`nil`).
-    public func exitOrCancellation() async -> Int32? {
-        await process.exitOrCancellation()
-    }
-
     /// In a daemon's `ServiceGroup` (first, so it stops last): runs until graceful shutdown, then
     /// stops the instance. An instance that exits on its own is an error: the daemon has lost
     /// what it serves with.
     public func run() async throws {
-        let exited = await cancelWhenGracefulShutdown { await self.exitOrCancellation() }
+        let exited = await cancelWhenGracefulShutdown { await self.process.exitOrCancellation() }
         guard let exited else {
             await stop()
             return

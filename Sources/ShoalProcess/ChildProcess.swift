@@ -162,23 +162,14 @@ public final class ChildProcess: Sendable {
     /// Waits until the child ends (its status) or the calling task is cancelled (`nil`): a
     /// daemon's task group can then end when another of its tasks does.
     public func exitOrCancellation() async -> Int32? {
-        let id = exit.withLock { state in
-            state.lastWaiter += 1
-            return state.lastWaiter
-        }
+        let id = newWaiterID()
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                let answer = exit.withLock { state -> Int32?? in
-                    if let status = state.status { return .some(status) }
-                    // Cancelled before registering: the handler found nothing to resume.
-                    if Task.isCancelled { return .some(nil) }
-                    state.waiters[id] = continuation
-                    return .none
-                }
-                if let answer { continuation.resume(returning: answer) }
+                // Cancelled before it registered, the handler found nothing to resume: give up here.
+                if let answer = register(id, continuation, unless: Task.isCancelled) { continuation.resume(returning: answer) }
             }
         } onCancel: {
-            exit.withLock { $0.waiters.removeValue(forKey: id) }?.resume(returning: nil)
+            giveUp(waiter: id)
         }
     }
 
@@ -207,26 +198,42 @@ public final class ChildProcess: Sendable {
 
     /// Waits until the child has ended, or `timeout` (if any) has passed (`nil`).
     private func wait(timeout: Duration?) async -> Int32? {
-        let id = exit.withLock { state in
-            state.lastWaiter += 1
-            return state.lastWaiter
-        }
+        let id = newWaiterID()
         var timer: Task<Void, Never>?
         defer { timer?.cancel() }
         return await withCheckedContinuation { continuation in
-            let status = exit.withLock { state -> Int32? in
-                if state.status == nil { state.waiters[id] = continuation }
-                return state.status
-            }
-            if let status { return continuation.resume(returning: status) }
+            if let answer = register(id, continuation) { return continuation.resume(returning: answer) }
             // Started only once the waiter is registered, so even a zero timeout finds it.
             timer = timeout.map { timeout in
                 Task { [self] in
                     guard (try? await Task.sleep(for: timeout)) != nil else { return }
-                    exit.withLock { $0.waiters.removeValue(forKey: id) }?.resume(returning: nil)
+                    giveUp(waiter: id)
                 }
             }
         }
+    }
+
+    private func newWaiterID() -> Int {
+        exit.withLock { state in
+            state.lastWaiter += 1
+            return state.lastWaiter
+        }
+    }
+
+    /// Registers `continuation` as waiter `id`; or, if the child has ended (its status) or
+    /// `giveUp` holds (`nil`), returns the answer for the caller to resume it with.
+    private func register(_ id: Int, _ continuation: CheckedContinuation<Int32?, Never>, unless giveUp: Bool = false) -> Int32?? {
+        exit.withLock { state -> Int32?? in
+            if let status = state.status { return .some(status) }
+            if giveUp { return .some(nil) }
+            state.waiters[id] = continuation
+            return .none
+        }
+    }
+
+    /// Ends waiter `id`'s wait with `nil`, if it still waits.
+    private func giveUp(waiter id: Int) {
+        exit.withLock { $0.waiters.removeValue(forKey: id) }?.resume(returning: nil)
     }
 
     /// Blocks in `waitid` on a thread of its own: no polling, and the status is known the moment

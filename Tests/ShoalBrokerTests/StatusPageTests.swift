@@ -25,7 +25,7 @@ struct StatusPageTests {
 
     @Test("GET / serves one self-contained page; /v1/history the samples")
     func pageAndHistoryRoutes() async throws {
-        try await withBroker(hosts: Self.hosts, configure: Self.configure) { h in
+        try await withBroker(hosts: Self.hosts, configure: Self.configure, runningWork: false) { h in  // The broker runs itself here.
             try await h.register("a")
             try await withStatusServer(h.broker) { port in
                 let client = LiveHTTPClient(port: port)
@@ -70,7 +70,7 @@ struct StatusPageTests {
           .timeLimit(.minutes(5)))
     func inChromium() async throws {
         let chromium = try #require(HeadlessChromium.find(), "headless Chromium is needed: `make setup` installs Debian's chromium")
-        try await withBroker(hosts: Self.hosts, configure: Self.configure) { h in
+        try await withBroker(hosts: Self.hosts, configure: Self.configure, runningWork: false) { h in  // The broker runs itself here.
             try await withStatusServer(h.broker) { port in
                 try await runInChromium(chromium, h, port: port)
             }

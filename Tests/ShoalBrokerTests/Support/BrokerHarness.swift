@@ -127,24 +127,25 @@ struct BrokerHarness {
 
 /// Runs `body` with a fresh harness in a temporary directory, deleted afterwards.
 func withBroker<T>(
-    hosts: [PoolHost], configure: (inout Broker.Configuration) -> Void = { _ in },
+    hosts: [PoolHost], configure: (inout Broker.Configuration) -> Void = { _ in }, runningWork: Bool = true,
     _ body: (BrokerHarness) async throws -> T
 ) async throws -> T {
     try await withStateDirectory { directory in
-        try await withBroker(in: directory, hosts: hosts, configure: configure, body)
+        try await withBroker(in: directory, hosts: hosts, configure: configure, runningWork: runningWork, body)
     }
 }
 
 /// Runs `body` with a harness on `directory`'s store (a broker restart is a second call), its
-/// handed-off work (spawns, rejoins) running beside the test as under `run()`. The store is
+/// handed-off work (spawns, rejoins) running beside the test as under `run()` — unless
+/// `runningWork` is false: a test that runs the broker's own `run()` runs it there. The store is
 /// closed afterwards.
 func withBroker<T>(
     in directory: TemporaryStateDirectory, hosts: [PoolHost], configure: (inout Broker.Configuration) -> Void = { _ in },
-    _ body: (BrokerHarness) async throws -> T
+    runningWork: Bool = true, _ body: (BrokerHarness) async throws -> T
 ) async throws -> T {
     let harness = try BrokerHarness(directory: directory, hosts: hosts, configure: configure)
     let result = try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { await harness.broker.work.run() }
+        if runningWork { group.addTask { await harness.broker.work.run() } }
         defer { group.cancelAll() }
         return try await body(harness)
     }
