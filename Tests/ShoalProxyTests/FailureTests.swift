@@ -91,6 +91,32 @@ extension ProxyTests {
             second.stop()
         }
 
+        @Test func backendsVanishingTogetherLeaveTheLocalInstanceServing() async throws {
+            // The pool's pvmd died: every back-end's worker went at once, the front-end's own instance did not.
+            let local = try WebServer()
+            let first = try WebServer()
+            let second = try WebServer()
+            let relay = HTTPRelayServer.serviceManager(local: local.address, configuration: testConfiguration(), logger: LogCapture().logger)
+            try await relay.start()
+            try relay.members.addBackend(name: "first", address: first.address)
+            try relay.members.addBackend(name: "second", address: second.address)
+
+            try await HTTPTestConnection.with(port: relay.port) { connection in
+                for _ in 0..<4 { #expect(try await connection.request(.GET, "/doc?size=10").status == .ok) }
+                first.process.kill9()
+                second.process.kill9()
+                for _ in 0..<6 {
+                    let response = try await connection.request(.GET, "/doc?size=10")
+                    #expect(response.status == .ok)
+                    #expect(DocumentPattern.matches(response.body, size: 10))
+                }
+            }
+            #expect(relay.statistics.retries >= 2, "both back-ends were tried before the local instance")
+            #expect(relay.members.loads().allSatisfy { $0.inFlight == 0 })
+            await relay.shutdown()
+            local.stop()
+        }
+
         @Test func revokedMembersUnansweredRequestIsRetriedElsewhereAtOnce() async throws {
             // A member that takes requests and never answers: a back-end whose host went dark.
             let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)

@@ -19,7 +19,7 @@ extension ClientRelayHandler {
         requestEnded = false
         requestSent = false
         responseStarted = false
-        retriesLeft = 1
+        retriesLeft = 2
         staleRetryUsed = false
         forceFreshConnection = false
 
@@ -114,7 +114,11 @@ extension ClientRelayHandler {
             fail(failure ?? RelayError(.noMember, "no member to send the request to"))
             return
         }
-        if failed != nil { shared.statistics.retryCount.add(1, ordering: .relaxed) }
+        send(to: member)
+    }
+
+    /// Sends the request to `member`, already counted against it.
+    private func send(to member: Member) {
         self.member = member
         if !forceFreshConnection, let connection = loop.pool.checkout(member) {
             attach(connection)
@@ -145,12 +149,7 @@ extension ClientRelayHandler {
             memberFailed(member, reason: reason)
             let failure = RelayError(timedOut ? .memberTimeout : .memberUnreachable, "member \(member.name) is unreachable (\(reason))")
             // Nothing reached the member, so any request may go elsewhere, body or not.
-            if retriesLeft > 0 {
-                retriesLeft -= 1
-                retry(after: member, failure: failure)
-            } else {
-                fail(failure)
-            }
+            retryOrFail(after: member, failure: failure)
         }
     }
 
@@ -208,19 +207,24 @@ extension ClientRelayHandler {
         }
         if !connection.wasReused, !member.isAbandoned { memberFailed(member, reason: reason) }
         let failure = RelayError(.memberUnreachable, "member \(member.name) closed the connection before answering (\(reason))")
-        if isReplayable, retriesLeft > 0 {
-            retriesLeft -= 1
-            retry(after: member, failure: failure)
-            return
-        }
-        fail(failure)
+        guard isReplayable else { return fail(failure) }
+        retryOrFail(after: member, failure: failure)
     }
 
-    func retry(after failed: Member, failure: RelayError) {
+    /// `failed` did not answer a request that may go elsewhere. The first retry goes to another
+    /// member; the last to the local instance, if a back-end failed and the front-end has one:
+    /// when a pool's back-ends vanish together (their host or the pool's pvmd died), the front-end's
+    /// own instance still serves, so no such request becomes an error.
+    func retryOrFail(after failed: Member, failure: RelayError) {
+        guard retriesLeft > 0 else { return fail(failure) }
+        retriesLeft -= 1
         endMemberRequest()
+        shared.statistics.retryCount.add(1, ordering: .relaxed)
+        let lastResort = retriesLeft == 0 && failed.role == .backend ? loop.router.chooseLocal() : nil
         var metadata = requestMetadata(member: failed)
         metadata["error"] = "\(failure.code)"
-        logger.notice("retrying on another member", metadata: metadata)
+        logger.notice(lastResort == nil ? "retrying on another member" : "retrying on the local instance", metadata: metadata)
+        if let lastResort { return send(to: lastResort) }
         route(excluding: failed, failure: failure)
     }
 

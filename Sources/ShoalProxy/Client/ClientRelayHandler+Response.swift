@@ -34,12 +34,11 @@ extension ClientRelayHandler {
         // 502, 503, 504 first: every other answer leaves after one integer comparison.
         guard (502...504).contains(head.status), member.role == .backend, isReplayable, retriesLeft > 0,
               let code = head.shoalError else { return false }
-        retriesLeft -= 1
         upstream = nil
         connection.exchange = nil
         connection.close()
         memberFailed(member, reason: "its worker answered \(head.status) \(code)")
-        retry(after: member, failure: RelayError(.memberUnreachable, "member \(member.name) answered \(head.status) (\(code))"))
+        retryOrFail(after: member, failure: RelayError(.memberUnreachable, "member \(member.name) answered \(head.status) (\(code))"))
         return true
     }
 

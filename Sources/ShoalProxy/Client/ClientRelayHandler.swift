@@ -87,8 +87,8 @@ final class ClientRelayHandler: ChannelDuplexHandler {
     var expectsContinue = false
     /// May be sent again after its member failed before answering (GET/HEAD, no body).
     var isReplayable = false
-    /// Retries left on another member.
-    var retriesLeft = 1
+    /// Retries left: on another member, then on the local instance (``retryOrFail(after:failure:)``).
+    var retriesLeft = 2
     /// A request that failed on a reused connection gets one fresh connection, not counted as a
     /// retry: the member most likely closed the idle connection just as it was reused.
     var staleRetryUsed = false

@@ -54,6 +54,14 @@ final class LoopRouter {
         return nil
     }
 
+    /// The local member for a request its back-ends failed, counted like ``choose(now:excluding:)``;
+    /// chosen whatever its health, since it is the last resort.
+    func chooseLocal() -> Member? {
+        refreshIfNeeded()
+        guard let local, local.beginRequest() else { return nil }
+        return local
+    }
+
     private func pick(now: NIODeadline, excluding: Member?) -> Member? {
         // The common cases, without the scratch arrays: no back-end, or exactly one.
         if backends.isEmpty {
