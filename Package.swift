@@ -54,7 +54,7 @@ let package = Package(
         .target(name: "ShoalWorkerProtocol", dependencies: ["PVM"]),
         // The paper's work processor: the service instance on a back-end, behind a draining relay.
         .target(name: "ShoalWorker", dependencies: [
-            "ShoalCore", "ShoalInstance", "ShoalProxy", "PVM", "ShoalWorkerProtocol",
+            "ShoalCore", "ShoalInstance", "ShoalProxy", "PVM", "ShoalWorkerProtocol", "ShoalAPI", "ShoalClient",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),

@@ -11,7 +11,7 @@ extension Broker {
             health.workerHeard(workerTasks[task]?.lease, on: workerTasks[task]?.host, at: now)
         case .exited(let task):
             health.workerHeard(nil, on: workerTasks[task]?.host, at: now)  // Its pvmd is alive: it said so.
-        case .hostDown, .disconnected:
+        case .hostDown, .poolLost, .poolRestarted:
             break
         }
         switch event {
@@ -34,8 +34,13 @@ extension Broker {
         case .hostDown(let host):
             let leases = try await store.liveLeasesByHost()[host]?.map(\.id) ?? []
             try await carryOut(health.hostDeleted(host, leases: leases, now: now))
-        case .disconnected:
-            break  // `run()` ends the broker.
+        case .poolLost(let reason):
+            logger.critical("lost the pool's pvmd: every worker is gone; starting a new pool", metadata: ["reason": "\(reason)"])
+            workerTasks = [:]
+            let holding = try await store.leases().filter { $0.lease.state.holdsSlot }.map(\.id)
+            try await carryOut(health.poolLost(reason: reason, leases: holding, now: now))
+        case .poolRestarted(let hosts):
+            try await carryOut(health.poolRestarted(present: Set(hosts), now: now))
         }
     }
 

@@ -144,12 +144,11 @@ public actor Broker: BrokerOperations, Service {
         try await arbitrate()
     }
 
-    /// Runs until shutdown: follows the launcher's events, ticks the clock and runs the handed-off
-    /// work. Throws when the pvmd is gone: a broker without its pool must not go on granting (a
-    /// supervisor restarts it, and the restart finds what is left).
+    /// Runs until shutdown: follows the launcher's events (a lost pool included: the launcher
+    /// starts a new one), ticks the clock and runs the handed-off work.
     public func run() async throws {
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { try await self.followLauncher() }
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.followLauncher() }
             group.addTask { await self.tickUntilShutdown() }
             group.addTask { await self.sampleHistoryUntilCancelled() }
             group.addTask { await self.work.run() }
@@ -171,13 +170,9 @@ public actor Broker: BrokerOperations, Service {
         }
     }
 
-    private func followLauncher() async throws {
+    private func followLauncher() async {
         for await event in launcher.events.cancelOnGracefulShutdown() {
             metrics?.notified(event)
-            if case .disconnected(let reason) = event {
-                logger.critical("lost the pvmd: the pool is gone; stopping", metadata: ["reason": "\(reason)"])
-                throw BrokerError(.conflict, "lost the pvmd: \(reason)")
-            }
             do {
                 try await handle(event)
             } catch {

@@ -84,6 +84,43 @@ extension LeaseStore {
                 ALTER TABLE lease ADD COLUMN worker_draining INTEGER NOT NULL DEFAULT 0 CHECK (worker_draining IN (0, 1));
                 """)
         }
+        migrator.registerMigration("v6: revocation pool-restarted") { db in
+            // SQLite cannot change a CHECK: the table is made anew (foreign keys are checked after).
+            try db.execute(sql: """
+                CREATE TABLE lease_v6 (
+                  id TEXT PRIMARY KEY NOT NULL,
+                  service TEXT NOT NULL,
+                  frontend TEXT NOT NULL,
+                  host TEXT,
+                  slot_index INTEGER CHECK (slot_index >= 0),
+                  state TEXT NOT NULL
+                    CHECK (state IN ('requested', 'granted', 'active', 'draining', 'released', 'revoked')),
+                  tasks TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(tasks)),
+                  requested_at INTEGER NOT NULL,
+                  expires_at INTEGER NOT NULL,
+                  drain_reason TEXT CHECK (drain_reason IN ('scale-down', 'preemption', 'maintenance')),
+                  drain_deadline INTEGER,
+                  revocation TEXT CHECK (revocation IN
+                    ('host-failed', 'task-died', 'ttl-expired', 'drain-deadline-passed', 'spawn-failed', 'pool-restarted')),
+                  endpoint TEXT,
+                  granted_at INTEGER,
+                  worker_draining INTEGER NOT NULL DEFAULT 0 CHECK (worker_draining IN (0, 1)),
+                  CHECK (state NOT IN ('granted', 'active', 'draining')
+                         OR (host IS NOT NULL AND slot_index IS NOT NULL)),
+                  CHECK ((drain_reason IS NULL) = (drain_deadline IS NULL)),
+                  CHECK ((state = 'revoked') = (revocation IS NOT NULL))
+                ) STRICT;
+                INSERT INTO lease_v6 (id, service, frontend, host, slot_index, state, tasks, requested_at, expires_at,
+                                      drain_reason, drain_deadline, revocation, endpoint, granted_at, worker_draining)
+                  SELECT id, service, frontend, host, slot_index, state, tasks, requested_at, expires_at,
+                         drain_reason, drain_deadline, revocation, endpoint, granted_at, worker_draining FROM lease;
+                DROP TABLE lease;
+                ALTER TABLE lease_v6 RENAME TO lease;
+                CREATE UNIQUE INDEX lease_slot_held ON lease (host, slot_index)
+                  WHERE state IN ('granted', 'active', 'draining');
+                CREATE INDEX lease_state ON lease (state);
+                """)
+        }
         return migrator
     }
 }

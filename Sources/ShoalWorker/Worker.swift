@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import PVM
 import ServiceLifecycle
+import ShoalAPI
 import ShoalCore
 import ShoalInstance
 import ShoalProxy
@@ -29,6 +30,10 @@ public final class Worker: Service {
         /// Talk to the parent PVM task (the broker).
         public var reportsToParent = false
         public var loadReportInterval: Duration = .milliseconds(500)
+        /// The lease the worker serves and every broker's API: the worker stops once its lease
+        /// no longer stands (``LeaseWatch``).
+        public var lease: (id: String, brokerURLs: [String])?
+        public var leaseCheckInterval: Duration = .seconds(1)
 
         public init(manifest: ServiceManifest) {
             self.manifest = manifest
@@ -80,6 +85,10 @@ public final class Worker: Service {
                                   loadReportInterval: configuration.loadReportInterval, logger: logger)
             // Its end — drained, or told to stop — ends the worker.
             services.append(.init(service: link, successTerminationBehavior: .gracefullyShutdownGroup))
+        }
+        if let lease = configuration.lease, !lease.brokerURLs.isEmpty {
+            let watch = try LeaseWatch(lease: lease.id, brokerURLs: lease.brokerURLs, interval: configuration.leaseCheckInterval, logger: logger)
+            services.append(.init(service: watch, successTerminationBehavior: .gracefullyShutdownGroup))
         }
         // Stopped first (the group stops in reverse order): in-flight requests finish while the
         // instance still runs and the parent still hears the load reports.

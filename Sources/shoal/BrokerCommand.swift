@@ -49,18 +49,20 @@ struct BrokerCommand: AsyncParsableCommand {
         do {
             try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])
-            lock = try StateLock.acquire(stateDirectory: state)
+            lock = try await StateLock.acquire(stateDirectory: state, logger: logger)
             token = try BrokerToken.loadOrCreate(stateDirectory: state)
         } catch {
             printError("shoal broker: \(error)")
             throw ExitCode.failure
         }
 
-        var socket = pvmSocket
-        if socket == nil {
-            socket = try await PersistentPVMDaemon.ensure(directory: state + "/pvm", logger: logger).socketPath
+        // The pool's pvmd: the one at --pvm-socket, or the broker's own (started anew if it dies).
+        let attach: PVMLauncher.Attach = { [pvmSocket] in
+            var socket = pvmSocket
+            if socket == nil { socket = try await PersistentPVMDaemon.ensure(directory: state + "/pvm", logger: logger).socketPath }
+            return try await PVMEngine.attach(socketPath: socket, logger: logger)
         }
-        let engine = try await PVMEngine.attach(socketPath: socket, logger: logger)
+        let engine = try await attach()
         let hosts: [PoolHost]
         if let clusterHosts {
             hosts = clusterHosts
@@ -70,21 +72,23 @@ struct BrokerCommand: AsyncParsableCommand {
         var configuration = Broker.Configuration(hosts: hosts)
         configuration.leaseTTL = .milliseconds(Int64(leaseTTL * 1000))
         let store = try LeaseStore(directory: state, logger: logger)
-        let launcher = PVMLauncher(engine: engine, program: try ExecutableLookup.currentExecutable(),
+        let launcher = PVMLauncher(engine: engine, attach: attach, program: try ExecutableLookup.currentExecutable(),
                                    workerArguments: ["--log-level", "\(daemon.logLevel)", "--log-format", daemon.logFormat.rawValue], logger: logger)
         let broker = Broker(configuration: configuration, store: store, launcher: launcher, logger: logger)
         try await broker.recover()
 
         let poolText = hosts.map { "\($0.name)×\($0.slots)" }.joined(separator: " ")
         let server = BrokerHTTPServer(operations: broker, token: token, host: host, port: port, logger: logger) { [host] bound in
-            announceReady("shoal broker listening on http://\(host):\(bound) (pool \(poolText); state \(state))")
+            let url = "http://\(["0.0.0.0", "::"].contains(host) ? HostAddress.advertised() : host):\(bound)"
+            launcher.setBrokerURLs([url])
+            announceReady("shoal broker listening on \(url) (pool \(poolText); state \(state))")
         }
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: launcher), .init(service: broker), .init(service: server)],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()
-        await engine.close()
+        await launcher.close()
         try store.close()
         _ = lock
         logger.notice("broker stopped; the pool and its workers keep running for the next broker")

@@ -17,6 +17,9 @@ struct WorkerCommand: AsyncParsableCommand {
     var maxQueued: Int?
     @Flag(help: "Report to the parent PVM task (ready, load, drained) and obey its drain orders.")
     var pvm = false
+    @Option(help: "The lease this worker serves; with --broker, the worker stops once the lease no longer stands.")
+    var lease: String?
+    @Option(help: "Every broker's API URL, comma-separated, asked about --lease.") var broker: String?
     @OptionGroup var daemon: DaemonOptions
 
     func validate() throws {
@@ -31,6 +34,9 @@ struct WorkerCommand: AsyncParsableCommand {
         configuration.advertisedHost = advertise
         configuration.maxQueued = maxQueued
         configuration.reportsToParent = pvm
+        if let lease, let broker {
+            configuration.lease = (lease, broker.split(separator: ",").map { String($0) })
+        }
         let logger = daemon.makeLogger(label: "shoal.worker")
         try await runUntilSignalled(Worker(configuration: configuration, logger: logger), logger: logger)
     }

@@ -108,6 +108,37 @@ extension BrokerTests {
             }
         }
 
+        @Test("the pool's pvmd lost: every lease holding a slot revoked pool-restarted, no grants; the new pool's hosts take leases again")
+        func lostPoolIsRestarted() async throws {
+            try await withBroker(hosts: twoHosts, configure: { $0.leaseTTL = .seconds(600) }) { h in
+                try await h.register("a", max: 4)
+                let first = try await h.activeLease("a")
+                let second = try await h.activeLease("a")
+
+                h.launcher.setHostNames([])
+                try await h.broker.handle(.poolLost(reason: "pvm_nrecv: PvmSysErr (-14)"))
+                for id in [first.id, second.id] {
+                    let lease = try await h.lease(id).lease
+                    #expect(lease.state == .revoked)
+                    #expect(lease.revocation == .poolRestarted)
+                }
+                #expect(try await h.broker.pool().hosts.map(\.down) == [true, true])
+                let waiting = try await h.acquire("a")
+                #expect(waiting.state == .requested, "no grants while the pool is down")
+                try await h.broker.tick()
+                #expect(h.addCalls == 0, "nothing to add hosts to")
+
+                // The new pvmd runs on c1; c2 is added again at the next tick.
+                h.launcher.setHostNames(["c1"])
+                try await h.broker.handle(.poolRestarted(hosts: ["c1"]))
+                #expect(try await h.lease(waiting.id).lease.state == .granted)
+                #expect(try await h.lease(waiting.id).lease.host == "c1")
+                try await h.broker.tick()
+                try await expectAttempts(h, 1)
+                #expect(try await h.broker.pool().hosts.map(\.down) == [false, false])
+            }
+        }
+
         /// Service `a` holds a lease on each host; c1 then goes silent for 4 s while c2 reports, and
         /// its lease is revoked as the host's failure. Returns (c1's lease, c2's lease).
         private func silenceFirstHost(_ h: BrokerHarness) async throws -> (silent: (id: String, task: Int32), serving: (id: String, task: Int32)) {

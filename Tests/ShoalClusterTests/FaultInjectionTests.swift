@@ -137,6 +137,28 @@ struct FaultInjectionTests {
         }
     }
 
+    @Test("9. the pool's pvmd killed (SIGKILL): the broker starts a new pool, revokes every lease pool-restarted, the front-end leases again; nothing is lost")
+    func poolPVMDKilled() async throws {
+        try await Cluster.with(hostCount: 3, slots: 1, brokerOwnsPool: true) { cluster in
+            let run = FaultRun("9 pool pvmd SIGKILL", cluster)
+            let (load, _, _) = try await cluster.holdEveryHostUnderLoad(victimHost: 0)
+            await cluster.keepServing(load)
+            let before = try await cluster.activeLeases()
+            let pvmd = try #require(cluster.poolPVMD)
+            let killed = ContinuousClock.now
+            kill(pvmd, SIGKILL)
+            #expect(try await cluster.eventually(timeout: .seconds(10)) {
+                try await cluster.leases(ids: before.map(\.id)).allSatisfy { $0.state == .revoked && $0.revocation == .poolRestarted }
+            }, "every lease of the lost pool revoked pool-restarted")
+            let leasedAgain = try await cluster.eventually(timeout: .seconds(30)) { try await cluster.activeLeases().count == 3 }
+            let after = ContinuousClock.now - killed
+            #expect(leasedAgain, "the front-end leases the new pool's hosts again")
+            #expect(cluster.poolPVMD != pvmd, "a new pvmd runs")
+            await cluster.keepServing(load)
+            try await run.finish(loads: [load], note: "every host leased again \(after.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1)))) after the kill")
+        }
+    }
+
     @Test("7. a higher-priority service preempts a lower one under load: a graceful drain, then released; nothing is lost")
     func preemption() async throws {
         try await Cluster.with(hostCount: 3, slots: 1) { cluster in
@@ -245,7 +267,7 @@ enum FaultTable {
         var note: String?
     }
 
-    static let caseCount = 8
+    static let caseCount = 9
     private static let rows = Mutex<[Row]>([])
     /// Rewritten after every case.
     static let file = NSTemporaryDirectory() + "shoal-fault-injection-\(getpid()).md"

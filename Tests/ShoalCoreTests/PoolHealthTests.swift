@@ -95,4 +95,27 @@ import Testing
         #expect(health.cordon("c1", false) == [.arbitrate])
         #expect(health.cordon("nowhere", true).isEmpty)
     }
+
+    @Test func aLostPoolRevokesEveryLeaseHoldingASlotAndClosesEveryHostUntilANewPoolRuns() {
+        var health = PoolHealth(hosts: hosts)
+        health.workerHeard(a, on: "c1", at: t0)
+        let lost = health.poolLost(reason: "pvmd hung up", leases: [a, b], now: t0)
+        #expect(lost.filter { if case .record(.lost, _, _) = $0 { true } else { false } }.count == 2)
+        #expect(lost.suffix(2) == [
+            .revoke(a, .poolRestarted, reason: "the pool's pvmd died (pvmd hung up); its worker went with it"),
+            .revoke(b, .poolRestarted, reason: "the pool's pvmd died (pvmd hung up); its worker went with it"),
+        ])
+        #expect(health.openHosts.isEmpty)
+        #expect(health.poolLost(reason: "again", leases: [a], now: t0).isEmpty, "one loss is told once")
+        // Nothing to silence, quarantine or add to while no pvmd runs.
+        #expect(health.tick(now: t0 + .seconds(60), serving: serving((a, "c1"))).isEmpty)
+
+        // The new pvmd runs on c1; c2 is added again at the next tick, not after the usual 5 s.
+        let restarted = health.poolRestarted(present: ["c1"], now: t0 + .seconds(61))
+        #expect(restarted == [.record(.up, host: "c1", reason: "host c1 is in the new pool: it takes leases again"), .arbitrate])
+        #expect(health.openHosts == ["c1"])
+        #expect(health.tick(now: t0 + .seconds(61), serving: []) == [.rejoin(host: "c2", attempt: 1)])
+        #expect(health.rejoinFinished("c2", failure: nil, now: t0 + .seconds(62)).last == .arbitrate)
+        #expect(health.openHosts == ["c1", "c2"])
+    }
 }

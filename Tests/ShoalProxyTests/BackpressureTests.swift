@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import ShoalProxy
+import ShoalTesting
 import Testing
 
 /// Bodies stream under backpressure: a slow reader on either side stops the relay reading the

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import ShoalProxy
+import ShoalTesting
 import Testing
 
 /// Requests the relay refuses itself, through raw sockets: none may crash or stall it.

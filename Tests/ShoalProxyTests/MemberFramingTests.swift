@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import ShoalProxy
+import ShoalTesting
 import Testing
 
 /// Members' answers go to the client as bytes, framed by the relay's own reader: every framing

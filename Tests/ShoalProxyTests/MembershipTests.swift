@@ -2,6 +2,7 @@ import NIOCore
 import NIOHTTP1
 import ShoalCore
 import ShoalProxy
+import ShoalTesting
 import Synchronization
 import Testing
 

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import ShoalProxy
+import ShoalTesting
 import Testing
 
 /// The pools of member connections: bounded, timed out, and emptied when a member goes.

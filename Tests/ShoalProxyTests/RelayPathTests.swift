@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import ShoalProxy
+import ShoalTesting
 import Testing
 
 /// client → relay → the local service instance (a real `shoal-webserver` process).

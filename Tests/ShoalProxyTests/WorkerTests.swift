@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import ShoalProxy
+import ShoalTesting
 import Testing
 
 /// The worker: one upstream, a concurrency cap with a bounded queue, and drain.

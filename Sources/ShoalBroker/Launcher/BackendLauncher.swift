@@ -14,8 +14,10 @@ public enum LauncherEvent: Sendable, Hashable {
     case exited(task: Int32)
     /// The host left the virtual machine or its pvmd died (`pvm_notify` host delete).
     case hostDown(host: String)
-    /// The connection to the pvmd is gone; nothing more will be heard.
-    case disconnected(reason: String)
+    /// The pool's pvmd is gone, and with it every worker (PVM has one master).
+    case poolLost(reason: String)
+    /// A new pvmd runs; its virtual machine has `hosts` (its own host at least).
+    case poolRestarted(hosts: [String])
 }
 
 /// Starts and stops the workers that back leases. ``PVMLauncher`` does it through PVM; the

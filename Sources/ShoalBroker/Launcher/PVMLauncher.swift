@@ -12,42 +12,105 @@ import ShoalWorkerProtocol
 /// for ready, load, drain and drained.
 ///
 /// A `Service`: ``run()`` is the pump that turns PVM's notices and the workers' messages into
-/// ``events``; it runs in the broker's service group.
+/// ``events``; it runs in the broker's service group. It also keeps the pool alive: when the
+/// pvmd dies it reports ``LauncherEvent/poolLost(reason:)``, attaches again (`attach` starts a
+/// new pvmd when the broker owns it) until that works, and reports
+/// ``LauncherEvent/poolRestarted(hosts:)``.
 public final class PVMLauncher: BackendLauncher, Service {
+    /// Attaches to the pool's pvmd, starting one first when the broker owns it.
+    public typealias Attach = @Sendable () async throws -> PVMEngine
+
     public let events: AsyncStream<LauncherEvent>
     private let sink: AsyncStream<LauncherEvent>.Continuation
-    private let engine: PVMEngine
+    private let attach: Attach
+    /// The engine attached to the pool's pvmd; `nil` while a new one is being attached.
+    private let current: Mutex<PVMEngine?>
     /// The `shoal` binary the workers run; the same path must exist on every host.
     private let program: String
     private let workerArguments: [String]
+    /// Every broker's API, passed to workers so they can tell when their lease no longer stands.
+    private let brokerURLs = Mutex<[String]>([])
     private let logger: Logger
     /// PVM reports a deleted host by id only, and it is no longer listed then: remember names.
     private let hostNamesByID = HostNames()
 
     /// - Parameters:
+    ///   - engine: attached to the pool's pvmd (by `attach`, once, before the broker recovers).
+    ///   - attach: how to attach again when that pvmd dies.
     ///   - program: the `shoal` executable to spawn (by default this process's own).
     ///   - workerArguments: extra arguments for `shoal worker` (e.g. `--log-level debug`).
-    public init(engine: PVMEngine, program: String, workerArguments: [String] = [], logger: Logger) {
+    public init(engine: PVMEngine, attach: @escaping Attach, program: String, workerArguments: [String] = [], logger: Logger) {
         (events, sink) = AsyncStream.makeStream(of: LauncherEvent.self)
-        self.engine = engine
+        self.current = Mutex(engine)
+        self.attach = attach
         self.program = program
         self.workerArguments = workerArguments
         self.logger = logger
     }
 
-    /// Forwards notices and reports until the pvmd is gone or the broker stops.
+    /// Forwards notices and reports until the broker stops; when the pvmd dies, attaches again.
     public func run() async {
         await cancelWhenGracefulShutdown {
-            await withDiscardingTaskGroup { group in
-                group.addTask { await Self.forwardNotices(engine: self.engine, names: self.hostNamesByID, to: self.sink) }
-                group.addTask { await Self.forwardReports(engine: self.engine, to: self.sink, logger: self.logger) }
+            while let engine = self.current.withLock({ $0 }), let lost = await self.follow(engine) {
+                self.current.withLock { $0 = nil }
+                self.sink.yield(.poolLost(reason: lost))
+                guard let next = await self.attachAgain() else { break }
+                self.current.withLock { $0 = next }
+                self.hostNamesByID.forgetAll()
+                self.sink.yield(.poolRestarted(hosts: (try? await self.hostNames()) ?? []))
             }
         }
         sink.finish()
     }
 
+    /// Tells workers started from now on where to ask about their lease (``LeaseWatch``).
+    public func setBrokerURLs(_ urls: [String]) {
+        brokerURLs.withLock { $0 = urls }
+    }
+
+    /// Leaves the pool's virtual machine (its pvmd and workers keep running for the next broker).
+    public func close() async {
+        await current.withLock { $0 }?.close()
+    }
+
+    /// The attached engine, or an error saying the pool is being started again.
+    private func attached() throws -> PVMEngine {
+        guard let engine = current.withLock({ $0 }) else {
+            throw PVMError(.notAttached, operation: "use the pool", detail: "the pool's pvmd died; a new one is being started")
+        }
+        return engine
+    }
+
+    /// Notices and reports of `engine` until its pvmd is gone (returns why) or cancelled (`nil`).
+    private func follow(_ engine: PVMEngine) async -> String? {
+        await withTaskGroup(of: String?.self) { group in
+            group.addTask { await Self.forwardNotices(engine: engine, names: self.hostNamesByID, to: self.sink) }
+            group.addTask { await Self.forwardReports(engine: engine, to: self.sink, logger: self.logger); return nil }
+            var lost: String?
+            for await reason in group { lost = lost ?? reason }
+            return lost
+        }
+    }
+
+    /// Attaches again, a little longer apart after each failure, until it works or the broker stops.
+    private func attachAgain() async -> PVMEngine? {
+        var delay = Duration.milliseconds(200)
+        while !Task.isCancelled {
+            do {
+                let engine = try await attach()
+                logger.notice("the pool runs again on a new pvmd", metadata: ["tid": "\(engine.tid)"])
+                return engine
+            } catch {
+                logger.error("could not start the pool again; trying again", metadata: ["error": "\(error)", "in": "\(delay)"])
+            }
+            guard (try? await Task.sleep(for: delay)) != nil else { return nil }
+            delay = min(delay * 2, .seconds(5))
+        }
+        return nil
+    }
+
     public func hostNames() async throws -> [String] {
-        let hosts = try await engine.hosts()
+        let hosts = try await attached().hosts()
         hostNamesByID.remember(hosts)
         return hosts.map(\.name)
     }
@@ -55,7 +118,7 @@ public final class PVMLauncher: BackendLauncher, Service {
     public func add(hosts: [String]) async -> [String: String] {
         guard !hosts.isEmpty else { return [:] }
         do {
-            let outcomes = try await engine.addHosts(hosts)
+            let outcomes = try await attached().addHosts(hosts)
             _ = try? await hostNames()
             return Dictionary(uniqueKeysWithValues: outcomes.compactMap { outcome in
                 outcome.error.map { (outcome.name, $0.description) }
@@ -68,7 +131,7 @@ public final class PVMLauncher: BackendLauncher, Service {
     public func remove(hosts: [String]) async -> [String: String] {
         guard !hosts.isEmpty else { return [:] }
         do {
-            let outcomes = try await engine.deleteHosts(hosts)
+            let outcomes = try await attached().deleteHosts(hosts)
             return Dictionary(uniqueKeysWithValues: outcomes.compactMap { outcome in
                 outcome.error.map { (outcome.name, $0.description) }
             })
@@ -78,8 +141,10 @@ public final class PVMLauncher: BackendLauncher, Service {
     }
 
     public func launch(lease: LeaseID, manifestPath: String, on host: String) async throws -> [Int32] {
-        let task = try await engine.spawn(
-            program, arguments: ["worker", manifestPath, "--pvm"] + workerArguments, on: host)
+        let urls = brokerURLs.withLock { $0 }
+        let watch = urls.isEmpty ? [] : ["--lease", lease.rawValue, "--broker", urls.joined(separator: ",")]
+        let task = try await attached().spawn(
+            program, arguments: ["worker", manifestPath, "--pvm"] + watch + workerArguments, on: host)
         logger.info("worker spawned", metadata: ["lease": "\(lease)", "host": "\(host)", "tid": "\(task)"])
         return [task.rawValue]
     }
@@ -87,7 +152,7 @@ public final class PVMLauncher: BackendLauncher, Service {
     public func drain(tasks: [Int32]) async {
         for task in tasks {
             do {
-                try await engine.send(WorkerMessage.drain.message, to: PVMTaskID(rawValue: task))
+                try await attached().send(WorkerMessage.drain.message, to: PVMTaskID(rawValue: task))
             } catch {
                 logger.warning("could not order a drain", metadata: ["tid": "\(task)", "error": "\(error)"])
             }
@@ -97,11 +162,12 @@ public final class PVMLauncher: BackendLauncher, Service {
     public func stop(tasks: [Int32]) async {
         for task in tasks {
             // Already gone is fine: that is what we wanted.
-            try? await engine.kill(PVMTaskID(rawValue: task))
+            try? await attached().kill(PVMTaskID(rawValue: task))
         }
     }
 
     public func adopt(tasks: [Int32]) async throws -> Set<Int32> {
+        let engine = try attached()
         let running = Set(try await engine.tasks().map(\.id.rawValue))
         let alive = tasks.filter(running.contains)
         for task in alive {
@@ -114,6 +180,7 @@ public final class PVMLauncher: BackendLauncher, Service {
 
     public func stopStrays(owned: Set<Int32>) async throws -> [Int32] {
         let name = (program as NSString).lastPathComponent
+        let engine = try attached()
         let strays = try await engine.tasks()
             .filter { $0.id != engine.tid && !owned.contains($0.id.rawValue) && ($0.name as NSString).lastPathComponent == name }
             .map(\.id.rawValue)
@@ -121,8 +188,9 @@ public final class PVMLauncher: BackendLauncher, Service {
         return strays
     }
 
-    /// Task exits and host deletions, with host ids turned into names.
-    private static func forwardNotices(engine: PVMEngine, names: HostNames, to sink: AsyncStream<LauncherEvent>.Continuation) async {
+    /// Task exits and host deletions, with host ids turned into names, until the pvmd is gone
+    /// (returns why) or the engine closes.
+    private static func forwardNotices(engine: PVMEngine, names: HostNames, to sink: AsyncStream<LauncherEvent>.Continuation) async -> String? {
         for await event in engine.events {
             switch event {
             case .taskExited(let task):
@@ -132,10 +200,10 @@ public final class PVMLauncher: BackendLauncher, Service {
             case .hostsAdded:
                 if let known = try? await engine.hosts() { names.remember(known) }
             case .disconnected(let error):
-                sink.yield(.disconnected(reason: error.description))
-                return
+                return error.description
             }
         }
+        return nil
     }
 
     /// Workers' messages, by the task that sent them.
@@ -167,6 +235,10 @@ private final class HostNames: Sendable {
         names.withLock { names in
             for host in hosts { names[host.id] = host.name }
         }
+    }
+
+    func forgetAll() {
+        names.withLock { $0 = [:] }
     }
 
     func name(of host: PVMHostID) -> String? {

@@ -10,7 +10,7 @@ import ShoalCore
 /// Counted as things happen:
 /// - `shoal_broker_grant_latency_seconds`: histogram, a lease's request to its grant (queueing included);
 /// - `shoal_broker_pvm_notifications_total{kind}`: what the pool reported (`task-exit`,
-///   `host-delete`, `worker-ready`, `worker-load`, `worker-drained`, `worker-failed`, `disconnected`);
+///   `host-delete`, `worker-ready`, `worker-load`, `worker-drained`, `worker-failed`, `pool-lost`, `pool-restarted`);
 /// - `shoal_broker_lease_events_total{kind}`: lease transitions recorded (grant, ready, drain, revoke, ...);
 /// - `shoal_broker_api_requests_total{method,route,status}` and
 ///   `shoal_broker_api_request_duration_seconds{method,route}`: the HTTP API (routes by template).
@@ -25,7 +25,7 @@ public final class BrokerMetrics: Sendable {
     private let grantLatency: Metrics.Timer
     private let notifications: [String: Metrics.Counter]
 
-    static let notificationKinds = ["task-exit", "host-delete", "worker-ready", "worker-load", "worker-drained", "worker-failed", "disconnected"]
+    static let notificationKinds = ["task-exit", "host-delete", "worker-ready", "worker-load", "worker-drained", "worker-failed", "pool-lost", "pool-restarted"]
     static let liveStates: [LeaseState] = [.requested, .granted, .active, .draining]
 
     public init() {
@@ -68,7 +68,8 @@ public final class BrokerMetrics: Sendable {
         case .failed: "worker-failed"
         case .exited: "task-exit"
         case .hostDown: "host-delete"
-        case .disconnected: "disconnected"
+        case .poolLost: "pool-lost"
+        case .poolRestarted: "pool-restarted"
         }
         notifications[kind]?.increment()
     }

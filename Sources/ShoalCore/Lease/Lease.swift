@@ -110,4 +110,6 @@ public enum RevocationReason: String, Sendable, Hashable, Codable {
     case ttlExpired = "ttl-expired"
     case drainDeadlinePassed = "drain-deadline-passed"
     case spawnFailed = "spawn-failed"
+    /// The pool's pvmd died, and every worker with it; the broker started a new pool.
+    case poolRestarted = "pool-restarted"
 }

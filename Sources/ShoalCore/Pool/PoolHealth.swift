@@ -12,6 +12,9 @@
 /// - **Rejoin.** A host not in the virtual machine (PVM reported it gone, it could not join, or
 ///   it was restarted) is added again by its ``RejoinSchedule``, one attempt at a time.
 /// - **Cordon.** A host drained for maintenance takes no new leases until it is undrained.
+/// - **The pool itself.** PVM has one master: when the pool's pvmd dies, every host's pvmd and
+///   worker goes with it. Every lease holding a slot is revoked (`pool-restarted`) and no host takes
+///   leases until the broker has a new pvmd; then the hosts it lacks are added again, at once.
 ///
 /// Pure: each event is a `mutating func` taking the time and returning the ``Action``s the
 /// broker carries out; nothing here reads a clock or talks to PVM.
@@ -96,6 +99,8 @@ public struct PoolHealth: Sendable {
     /// Host names in the cluster file's order.
     public let order: [String]
     public private(set) var hosts: [String: Host]
+    /// The pool's pvmd is gone and no new one is attached yet.
+    public private(set) var poolDown = false
     /// When each serving worker was last heard from.
     private var lastHeard: [LeaseID: Timestamp] = [:]
 
@@ -161,8 +166,38 @@ extension PoolHealth {
         return actions
     }
 
+    /// The pool's pvmd is gone (`reason`): `leases`, those holding a slot, lost their workers.
+    public mutating func poolLost(reason: String, leases: [LeaseID], now: Timestamp) -> [Action] {
+        guard !poolDown else { return [] }
+        poolDown = true
+        lastHeard = [:]
+        for name in order {
+            markDown(name, nextAttempt: now)
+            hosts[name]?.busy = true  // Nothing to add it to until a new pvmd runs.
+        }
+        return order.map { .record(.lost, host: $0, reason: "the pool's pvmd died (\(reason)): host \($0) left with it") }
+            + leases.map { .revoke($0, .poolRestarted, reason: "the pool's pvmd died (\(reason)); its worker went with it") }
+    }
+
+    /// A new pvmd runs, whose virtual machine has the hosts `present` (its own host at least): they
+    /// take leases again now, the others are added again at once.
+    public mutating func poolRestarted(present: Set<String>, now: Timestamp) -> [Action] {
+        poolDown = false
+        var actions: [Action] = []
+        for name in order {
+            hosts[name]?.busy = false
+            guard present.contains(name) else { continue }
+            hosts[name]?.down = false
+            hosts[name]?.rejoin = nil
+            hosts[name]?.heardAt = nil
+            actions.append(.record(.up, host: name, reason: "host \(name) is in the new pool: it takes leases again"))
+        }
+        return actions + [.arbitrate]
+    }
+
     /// Time passed. `serving` are the leases whose workers should be reporting.
     public mutating func tick(now: Timestamp, serving: [ServingLease]) -> [Action] {
+        guard !poolDown else { return [] }
         var actions = silence(now: now, serving: serving)
         actions += endQuarantines(now: now)
         for name in order {

@@ -18,6 +18,9 @@ final class Cluster: @unchecked Sendable {
     let directory: String
     let slotsPerHost: Int
     let leaseTTL: Double
+    /// The broker runs on the master host and starts the pool's pvmd itself (and again when it
+    /// dies), instead of attaching to the test hosts' master pvmd.
+    let brokerOwnsPool: Bool
     private(set) var broker: ManagedProcess?
     private(set) var brokerURL = ""
     /// 0 until the first start; a restart listens where the front-ends expect the broker.
@@ -35,22 +38,25 @@ final class Cluster: @unchecked Sendable {
     /// The pool's hosts (every test host but the master).
     var poolHosts: [String] { hosts.others }
 
-    private init(hosts: TestHosts, directory: String, slotsPerHost: Int, leaseTTL: Double) {
+    private init(hosts: TestHosts, directory: String, slotsPerHost: Int, leaseTTL: Double, brokerOwnsPool: Bool) {
         self.hosts = hosts
         self.directory = directory
         self.slotsPerHost = slotsPerHost
         self.leaseTTL = leaseTTL
+        self.brokerOwnsPool = brokerOwnsPool
     }
 
     /// Runs `body` with a cluster of `hostCount` pool hosts of `slots` slots each.
     static func with(
-        hostCount: Int = 3, slots: Int = 1, leaseTTL: Double = 10, _ body: (Cluster) async throws -> Void
+        hostCount: Int = 3, slots: Int = 1, leaseTTL: Double = 10, brokerOwnsPool: Bool = false,
+        _ body: (Cluster) async throws -> Void
     ) async throws {
         try await PVMEnrolmentLock.shared.withLock {
             try await withTestHosts(count: hostCount + 1, reachable: true) { hosts in
                 let directory = NSTemporaryDirectory() + "shoal-cluster-\(getpid())-\(UUID().uuidString.prefix(8))"
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-                let cluster = Cluster(hosts: hosts, directory: directory, slotsPerHost: slots, leaseTTL: leaseTTL)
+                let cluster = Cluster(hosts: hosts, directory: directory, slotsPerHost: slots, leaseTTL: leaseTTL,
+                                      brokerOwnsPool: brokerOwnsPool)
                 defer { cluster.tearDown() }
                 try await cluster.startBroker()
                 try await body(cluster)
@@ -67,16 +73,30 @@ final class Cluster: @unchecked Sendable {
         let clusterFile = directory + "/cluster.yaml"
         let yaml = "hosts:\n" + poolHosts.map { "  - name: \($0)\n    slots: \(slotsPerHost)\n" }.joined()
         try yaml.write(toFile: clusterFile, atomically: true, encoding: .utf8)
-        let process = try ManagedProcess.startProduct("shoal", [
-            "broker", "--pvm-socket", hosts.masterSocket, "--cluster", clusterFile, "--state-dir", stateDirectory,
-            "--port", "\(brokerPort)", "--lease-ttl", "\(leaseTTL)", "--log-level", "info",
-        ], readyPrefix: "shoal broker listening on", timeout: 60)
+        let options = ["--cluster", clusterFile, "--state-dir", stateDirectory, "--port", "\(brokerPort)",
+                       "--lease-ttl", "\(leaseTTL)", "--log-level", "info"]
+        let process: ManagedProcess
+        if brokerOwnsPool {
+            // On the master host, reached through the bridge; its ready line names that address.
+            process = try ManagedProcess.start(URL(fileURLWithPath: hosts.rshWrapper),
+                                               [hosts.master, ProcessRunner.builtProduct("shoal").path, "broker", "--host", "0.0.0.0"] + options,
+                                               readyPrefix: "shoal broker listening on", timeout: 60)
+        } else {
+            process = try ManagedProcess.startProduct("shoal", ["broker", "--pvm-socket", hosts.masterSocket] + options,
+                                                      readyPrefix: "shoal broker listening on", timeout: 60)
+        }
         let url = try #require(ReadyLine.brokerURL(process.firstLine))
         brokerPort = try #require(url.split(separator: ":").last.flatMap { Int($0) })
         broker = process
         brokerURL = url
         await client?.close()
         client = try BrokerClient(baseURL: url, token: try BrokerToken.read(stateDirectory: stateDirectory))
+    }
+
+    /// The pvmd the broker started for its pool (with `brokerOwnsPool`).
+    var poolPVMD: Int32? {
+        (try? String(contentsOfFile: stateDirectory + "/pvm/pvmd.pid", encoding: .utf8))
+            .flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
     }
 
     /// SIGKILL: the broker gets no chance to clean up anything.
@@ -142,12 +162,12 @@ final class Cluster: @unchecked Sendable {
         directory + "/fe-\(service).log"
     }
 
-    /// Requests the front-end's relay sent a second time, to another member, after the first
-    /// failed before answering (its `retrying on another member` log lines; the relay's
+    /// Requests the front-end's relay sent again, to another member or its local instance, after
+    /// the first failed before answering (its `retrying on …` log lines; the relay's
     /// `RelayStatistics.retries` counts the same calls). Needs `logToFile`.
     func retries(of service: String) -> Int {
         let log = (try? String(contentsOfFile: frontendLog(service), encoding: .utf8)) ?? ""
-        return log.split(separator: "\n").count { $0.contains("retrying on another member") }
+        return log.split(separator: "\n").count { $0.contains("retrying on another member") || $0.contains("retrying on the local instance") }
     }
 
     // MARK: Looking

@@ -1,42 +1,9 @@
 import Logging
 import NIOCore
 import ShoalProxy
+import ShoalTesting
 import Synchronization
 import Testing
-
-/// Log lines the relay wrote, kept in memory so tests can check that an error was logged.
-final class LogCapture: Sendable {
-    private let lines = Mutex<[String]>([])
-
-    var logger: Logger {
-        var logger = Logger(label: "shoal.proxy.test") { _ in CapturingHandler(capture: self) }
-        logger.logLevel = .debug
-        return logger
-    }
-
-    var all: [String] { lines.withLock { $0 } }
-
-    func contains(_ text: String) -> Bool { all.contains { $0.contains(text) } }
-
-    fileprivate func append(_ line: String) { lines.withLock { $0.append(line) } }
-
-    private struct CapturingHandler: LogHandler {
-        let capture: LogCapture
-        var metadata: Logger.Metadata = [:]
-        var metadataProvider: Logger.MetadataProvider?
-        var logLevel: Logger.Level = .debug
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            let fields = (event.metadata ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-            capture.append("\(event.level) \(event.message) \(fields.joined(separator: " "))")
-        }
-    }
-}
 
 extension HTTPRelayServer {
     /// The port the relay listens on (tests start relays on port 0).

@@ -2,10 +2,11 @@
 import Glibc
 #endif
 
-/// The address a worker tells front-ends to use: its hostname's first IPv4 address (on a test
-/// host, its namespace address from `/etc/hosts`), or loopback when the name resolves to nothing else.
-enum HostAddress {
-    static func advertised() -> String {
+/// The address this host tells others to use (a worker to front-ends, a broker to workers): its
+/// hostname's first IPv4 address (on a test host, its namespace address from `/etc/hosts`), or
+/// loopback when the name resolves to nothing else.
+public enum HostAddress {
+    public static func advertised() -> String {
         var name = [CChar](repeating: 0, count: 256)
         guard gethostname(&name, name.count) == 0 else { return "127.0.0.1" }
         var hints = addrinfo()
