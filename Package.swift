@@ -87,7 +87,7 @@ let package = Package(
         // The broker: pool, lease table and event log (SQLite through GRDB), arbitration, the
         // PVM launcher, and the HTTP API (Hummingbird).
         .target(name: "ShoalBroker", dependencies: [
-            "ShoalCore", "ShoalAPI", "ShoalManifest", "PVM", "ShoalWorkerProtocol",
+            "ShoalCore", "ShoalAPI", "ShoalClient", "ShoalManifest", "PVM", "ShoalWorkerProtocol",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -158,7 +158,7 @@ let package = Package(
         ]),
         // A real broker, real pvmd on namespace hosts, real front-ends and workers, under load.
         .testTarget(name: "ShoalClusterTests", dependencies: [
-            "ShoalAPI", "ShoalClient", "ShoalCore", "ShoalTesting", "PVM",
+            "ShoalAPI", "ShoalBroker", "ShoalClient", "ShoalCore", "ShoalTesting", "PVM",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "ShoalManifestTests", dependencies: ["ShoalManifest", "ShoalCore", "ShoalTesting"]),

@@ -94,7 +94,8 @@ public actor Broker: BrokerOperations, Service {
     /// Brings the broker's memory in line with the store and the virtual machine: adds missing
     /// hosts, reloads registered front-ends, adopts the workers of live leases, revokes those
     /// whose workers are gone, and stops workers no lease owns.
-    public func recover() async throws {
+    /// `poolIsNew`: the pool's pvmd was started for this broker (none ran before it).
+    public func recover(poolIsNew: Bool = false) async throws {
         let present = Set(try await launcher.hostNames())
         let failures = await launcher.add(hosts: health.order.filter { !present.contains($0) })
         for (host, reason) in failures.sorted(by: { $0.key < $1.key }) {
@@ -129,7 +130,7 @@ public actor Broker: BrokerOperations, Service {
             }
             health.adopted(stored.id, at: now)
             let hostInPool = stored.lease.host.map { health.hosts[$0]?.down != true } ?? true
-            if let verdict = stored.lease.recoveryVerdict(alive: alive, hostInPool: hostInPool) {
+            if let verdict = stored.lease.recoveryVerdict(alive: alive, hostInPool: hostInPool, poolIsNew: poolIsNew) {
                 try await apply(.revoke(verdict.reason), to: stored.id, reason: verdict.why)
             }
         }

@@ -12,7 +12,7 @@ extension LeaseStore {
     /// Records (or re-records) a front-end's registration, so a restarted broker still knows the
     /// owners of the leases it finds.
     public func saveFrontend(name: String, manifestPath: String, now: Timestamp) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: """
                 INSERT INTO frontend (name, manifest_path, registered_at) VALUES (?, ?, ?)
                 ON CONFLICT (name) DO UPDATE SET manifest_path = excluded.manifest_path, registered_at = excluded.registered_at
@@ -23,7 +23,7 @@ extension LeaseStore {
     /// Records that `host` is drained for maintenance (or, with `false`, no longer), so a
     /// restarted broker keeps it out of the pool.
     public func setCordoned(_ host: String, _ cordoned: Bool, now: Timestamp) async throws {
-        try await pool.write { db in
+        try await write { db in
             if cordoned {
                 try db.execute(sql: "INSERT OR IGNORE INTO cordon (host, since) VALUES (?, ?)", arguments: [host, now.milliseconds])
             } else {

@@ -8,7 +8,7 @@ extension LeaseStore {
     public func create(
         service: String, frontend: String, now: Timestamp, ttl: Duration, reason: EventReason? = nil
     ) async throws -> StoredLease {
-        let stored = try await pool.write { db in
+        let stored = try await write { db in
             let next = try Int64.fetchOne(db, sql: "UPDATE sequence SET value = value + 1 WHERE name = 'lease' RETURNING value")
             guard let next else { throw LeaseStoreError.corrupt("the lease id sequence is missing") }
             let lease = Lease(id: Self.leaseID(next), service: service, frontend: frontend, requestedAt: now, ttl: ttl)
@@ -57,7 +57,7 @@ extension LeaseStore {
     /// log is for decisions.
     @discardableResult
     public func renew(frontend: String, lease: LeaseID? = nil, now: Timestamp, ttl: Duration) async throws -> [StoredLease] {
-        try await pool.write { db in
+        try await write { db in
             var sql = "SELECT * FROM lease WHERE frontend = ? AND state IN \(LeaseRow.live)"
             var arguments: StatementArguments = [frontend]
             if let lease {
@@ -77,7 +77,7 @@ extension LeaseStore {
     /// and workers not ready `readinessTimeout` after their grant are revoked, each with a
     /// `revoke` event giving the times. One transaction.
     public func expire(now: Timestamp, readinessTimeout: Duration? = nil) async throws -> [LeaseChange] {
-        let changes = try await pool.write { db in
+        let changes = try await write { db in
             let live = try LeaseRow.fetchAll(db, sql: "SELECT * FROM lease WHERE state IN \(LeaseRow.live) ORDER BY id")
             var changes: [LeaseChange] = []
             for row in live {
@@ -108,7 +108,7 @@ extension LeaseStore {
         _ kind: BrokerEvent.Kind, lease: LeaseID? = nil, service: String? = nil, host: String? = nil,
         now: Timestamp, reason: EventReason
     ) async throws -> BrokerEvent {
-        try await pool.write { db in
+        try await write { db in
             try EventRow.insert(BrokerEvent(
                 id: 0, time: now, kind: kind, lease: lease, service: service, host: host,
                 reason: reason.text, details: reason.details), db)
@@ -124,7 +124,7 @@ extension LeaseStore {
         reason: @escaping @Sendable (Lease) -> EventReason,
         _ body: @escaping @Sendable (inout StoredLease, Database) throws -> Lease.Action
     ) async throws -> LeaseChange {
-        let change = try await pool.write { db in
+        let change = try await write { db in
             guard var stored = try LeaseRow.fetchOne(db, key: id.rawValue)?.stored else { throw LeaseStoreError.notFound(id) }
             let from = stored.lease.state
             let action = try body(&stored, db)

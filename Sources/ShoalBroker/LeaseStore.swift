@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import Logging
 import ShoalCore
+import Synchronization
 
 /// The broker's lease table and event log: `STATE_DIR/broker.sqlite`, SQLite in WAL mode.
 ///
@@ -20,10 +21,12 @@ public final class LeaseStore: Sendable {
     public let path: String
     let pool: DatabasePool
     let logger: Logger
+    /// With standby brokers: where every write goes once committed (``EtcdReplica``).
+    let replica: EtcdReplica?
 
     /// Opens `directory/broker.sqlite`, creating the directory and the file if needed, and brings
     /// the schema up to date.
-    public init(directory: String, logger: Logger) throws {
+    public init(directory: String, replica: EtcdReplica? = nil, logger: Logger) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         path = (directory as NSString).appendingPathComponent(Self.fileName)
         var configuration = Configuration()
@@ -39,8 +42,49 @@ public final class LeaseStore: Sendable {
         }
         pool = try DatabasePool(path: path, configuration: configuration)
         self.logger = logger
+        self.replica = replica
         try Self.migrator.migrate(pool)
+        if replica != nil { try pool.writeWithoutTransaction(EtcdReplica.installTriggers) }
         logger.info("lease store open", metadata: ["path": "\(path)"])
+    }
+
+    /// Every change goes through here: one transaction, then (with a replica) to etcd, in commit
+    /// order. It returns only once both took it; a throw means nothing of it may be acted on.
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        guard let replica else { return try await pool.write(body) }
+        let taken = Mutex<EtcdReplica.Batch?>(nil)
+        let value: T
+        do {
+            value = try await pool.write { db in
+                let value = try body(db)
+                let batch = try replica.takeChanges(db)
+                taken.withLock { $0 = batch }
+                return value
+            }
+        } catch {
+            // Numbered but not committed: its turn must still pass, or every later write waits.
+            if var batch = taken.withLock({ $0 }) {
+                batch.operations = []
+                try? await replica.push(batch)
+            }
+            throw error
+        }
+        if let batch = taken.withLock({ $0 }) { try await replica.push(batch) }
+        return value
+    }
+
+    /// On becoming the active broker: the table as etcd has it, or, if etcd has none yet (the
+    /// first active broker), this store's own, sent to etcd.
+    public func takeOver() async throws {
+        guard let replica else { return }
+        let rows = try await replica.fetchRows()
+        if rows.isEmpty {
+            try await write { db in try EtcdReplica.markEverything(db) }
+            logger.notice("etcd had no lease table: this broker's was sent there")
+        } else {
+            try await pool.write { db in try EtcdReplica.restore(rows, prefix: replica.prefix, into: db) }
+            logger.notice("lease table taken over from etcd", metadata: ["rows": "\(rows.count)"])
+        }
     }
 
     /// Closes the database. The store must not be used afterwards.

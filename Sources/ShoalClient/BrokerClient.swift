@@ -1,5 +1,6 @@
 import ShoalAPI
 import Foundation
+import Synchronization
 import NIOCore
 import NIOHTTP1
 
@@ -9,30 +10,46 @@ import NIOHTTP1
 /// Calls share one keep-alive connection and take turns on it, so a long poll of ``events(after:limit:wait:)``
 /// holds up the calls behind it: give a follower of the event log a client of its own.
 /// Every call throws ``BrokerClientError``, or `CancellationError` if its task is cancelled.
+///
+/// With standby brokers (docs/ha.md) the client is given every broker's URL: a call goes to the
+/// one that answered last, and to the next when that one cannot be reached (only the active
+/// broker listens), so a client follows a failover by itself.
 public final class BrokerClient: Sendable {
-    /// The broker's base URL, as given.
+    /// The brokers' base URLs, as given (comma-separated when there are several).
     public let baseURL: String
     /// Sent as `Authorization: Bearer` with every POST: the routes that change things.
     private let token: String?
     private let timeout: Duration
-    private let connection: HTTPClientConnection
+    private let brokers: [(url: String, connection: HTTPClientConnection)]
+    /// The broker that answered last: the first one asked.
+    private let preferred = Mutex(0)
 
     /// - Parameters:
-    ///   - baseURL: `http://HOST[:PORT]`; see ``BrokerAddress/resolve(_:)``.
+    ///   - baseURL: `http://HOST[:PORT]`, or several, comma-separated; see ``BrokerAddress/resolve(_:)``.
     ///   - token: The broker's token (``BrokerToken/read(stateDirectory:)``); `nil` for read-only use.
     ///   - timeout: For each call as a whole: connecting, sending and the whole answer.
     /// - Throws: ``BrokerClientError`` (``BrokerClientError/Kind/invalidAddress(reason:)``) if the URL won't do.
     public init(baseURL: String = "http://127.0.0.1:7070", token: String?, timeout: Duration = .seconds(5)) throws(BrokerClientError) {
-        let endpoint = try BrokerEndpoint.parse(baseURL).get()
+        var brokers: [(url: String, connection: HTTPClientConnection)] = []
+        let urls = baseURL.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        for url in urls {
+            let endpoint = try BrokerEndpoint.parse(url).get()
+            // With several brokers, one whose host is gone must not hold a call for its whole timeout.
+            brokers.append((url, HTTPClientConnection(host: endpoint.host, port: endpoint.port,
+                                                      connectTimeout: urls.count > 1 ? .seconds(1) : nil)))
+        }
+        guard !brokers.isEmpty else {
+            throw BrokerClientError(.invalidAddress(reason: "no broker URL"), broker: baseURL, request: "")
+        }
         self.baseURL = baseURL
         self.token = token
         self.timeout = timeout
-        self.connection = HTTPClientConnection(host: endpoint.host, port: endpoint.port)
+        self.brokers = brokers
     }
 
-    /// Closes the connection; a call in progress fails, and later calls are refused.
+    /// Closes the connections; a call in progress fails, and later calls are refused.
     public func close() async {
-        await connection.close()
+        for broker in brokers { await broker.connection.close() }
     }
 
     // MARK: Reading
@@ -133,27 +150,52 @@ public final class BrokerClient: Sendable {
             bytes = try ByteBuffer(bytes: JSONEncoder().encode(body))
         }
 
-        let answer: HTTPAnswer
-        do {
-            answer = try await connection.send(method, target, headers: headers, body: bytes, timeout: timeout ?? self.timeout)
-        } catch let failure as HTTPClientFailure {
-            throw error(failure, request: request, timeout: timeout ?? self.timeout)
-        }
-
+        let (answer, broker) = try await send(method, target, headers: headers, body: bytes, request: request, timeout: timeout ?? self.timeout)
         let data = Data(answer.body.readableBytesView)
         guard (200..<300).contains(answer.status.code) else {
             throw BrokerClientError(.status(code: Int(answer.status.code), message: Self.message(in: data, status: answer.status)),
-                                    broker: baseURL, request: request)
+                                    broker: broker, request: request)
         }
         do {
             return try JSONDecoder().decode(Answer.self, from: data)
         } catch {
             throw BrokerClientError(.badAnswer(expected: "\(Answer.self) as JSON", detail: Self.describe(decoding: error)),
-                                    broker: baseURL, request: request)
+                                    broker: broker, request: request)
         }
     }
 
-    private func error(_ failure: HTTPClientFailure, request: String, timeout: Duration) -> BrokerClientError {
+    /// Sends to the broker that answered last; while a broker cannot be reached (nothing of the
+    /// request got there), to the next one. Returns the answer and the URL that gave it.
+    private func send(
+        _ method: HTTPMethod, _ target: String, headers: HTTPHeaders, body: ByteBuffer?, request: String, timeout: Duration
+    ) async throws -> (HTTPAnswer, String) {
+        let first = preferred.withLock { $0 }
+        var lastError: BrokerClientError?
+        for offset in brokers.indices {
+            let index = (first + offset) % brokers.count
+            let broker = brokers[index]
+            do {
+                let answer = try await broker.connection.send(method, target, headers: headers, body: body, timeout: timeout)
+                preferred.withLock { $0 = index }
+                return (answer, broker.url)
+            } catch let failure as HTTPClientFailure {
+                lastError = error(failure, broker: broker.url, request: request, timeout: timeout)
+                switch failure {
+                case .connectFailed, .closedBeforeAnswer:
+                    continue  // Not the active broker, or gone: the next.
+                case .timedOut where brokers.count > 1:
+                    // Perhaps taken (so not sent again), but its host may be gone: the next call asks the next broker.
+                    preferred.withLock { $0 = (index + 1) % brokers.count }
+                    throw lastError!
+                default:
+                    throw lastError!
+                }
+            }
+        }
+        throw lastError!
+    }
+
+    private func error(_ failure: HTTPClientFailure, broker: String, request: String, timeout: Duration) -> BrokerClientError {
         let kind: BrokerClientError.Kind
         switch failure {
         case .connectFailed(let error):
@@ -169,7 +211,7 @@ public final class BrokerClient: Sendable {
         case .clientClosed:
             kind = .unreachable(reason: "this client was closed")
         }
-        return BrokerClientError(kind, broker: baseURL, request: request)
+        return BrokerClientError(kind, broker: broker, request: request)
     }
 
     /// The broker's `{"error": ...}` sentence, or else the body as text, or else the reason phrase.

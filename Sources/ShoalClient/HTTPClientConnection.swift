@@ -8,10 +8,12 @@ import NIOPosix
 /// Requests wait their turn, so a long poll holds up every request behind it: give long polls
 /// a connection of their own. A connection the server closed while idle is replaced
 /// transparently, and the request sent again once, if none of its answer had arrived.
-actor HTTPClientConnection {
+package actor HTTPClientConnection {
     nonisolated let host: String
     nonisolated let port: Int
     nonisolated let maxBodyBytes: Int
+    /// At most this long to connect, within the call's own timeout.
+    nonisolated let connectTimeout: Duration?
     private let group: any EventLoopGroup
 
     /// The connection, idle between requests; only ever kept after it carried an answer.
@@ -20,8 +22,10 @@ actor HTTPClientConnection {
     private var isBusy = false
     private var waitingForTurn: [CheckedContinuation<Void, Never>] = []
 
-    init(host: String, port: Int, maxBodyBytes: Int = 8 << 20, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+    package init(host: String, port: Int, maxBodyBytes: Int = 8 << 20, connectTimeout: Duration? = nil,
+                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
         self.host = host
+        self.connectTimeout = connectTimeout
         self.port = port
         self.maxBodyBytes = maxBodyBytes
         self.group = group
@@ -35,7 +39,7 @@ actor HTTPClientConnection {
     ///
     /// `timeout` covers connecting, sending and the whole answer, not the wait for a turn.
     /// Throws ``HTTPClientFailure``, or `CancellationError` if the task was cancelled.
-    func send(
+    package func send(
         _ method: HTTPMethod, _ target: String, headers extraHeaders: HTTPHeaders = [:], body: ByteBuffer? = nil,
         timeout: Duration
     ) async throws -> HTTPAnswer {
@@ -74,7 +78,7 @@ actor HTTPClientConnection {
     }
 
     /// Closes the connection; a request in progress fails, and later ones are refused.
-    func close() async {
+    package func close() async {
         isClosed = true
         guard let channel else { return }
         self.channel = nil
@@ -118,7 +122,7 @@ actor HTTPClientConnection {
         let maxBodyBytes = self.maxBodyBytes
         do {
             return try await ClientBootstrap(group: group)
-                .connectTimeout(remaining)
+                .connectTimeout(connectTimeout.map { min(remaining, TimeAmount($0)) } ?? remaining)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let handlers = channel.pipeline.syncOperations

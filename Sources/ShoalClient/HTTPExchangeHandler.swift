@@ -12,17 +12,17 @@ struct HTTPExchange: Sendable {
 }
 
 /// A complete answer, its body gathered in one buffer.
-struct HTTPAnswer: Sendable {
-    var status: HTTPResponseStatus
-    var headers: HTTPHeaders
-    var body: ByteBuffer
+package struct HTTPAnswer: Sendable {
+    package var status: HTTPResponseStatus
+    package var headers: HTTPHeaders
+    package var body: ByteBuffer
     /// Whether the connection may carry another request.
     var keepAlive: Bool
 }
 
 /// Why an exchange failed. The cases tell whether any of the answer had arrived: only a
 /// request whose answer never started may be sent again.
-enum HTTPClientFailure: Error {
+package enum HTTPClientFailure: Error {
     /// No connection could be made: nothing was sent.
     case connectFailed(any Error)
     /// The connection ended, or failed, before the first byte of the answer.

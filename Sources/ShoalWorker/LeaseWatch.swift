@@ -28,14 +28,14 @@ final class LeaseWatch: Service {
     }
 
     private let lease: String
-    private let brokers: [BrokerClient]
+    private let broker: BrokerClient
     private let interval: Duration
     private let logger: Logger
 
     /// - Parameter brokerURLs: every broker's API (a standby that became active answers too).
     init(lease: String, brokerURLs: [String], interval: Duration = .seconds(1), logger: Logger) throws {
         self.lease = lease
-        self.brokers = try brokerURLs.map { try BrokerClient(baseURL: $0, token: nil, timeout: .seconds(2)) }
+        self.broker = try BrokerClient(baseURL: brokerURLs.joined(separator: ","), token: nil, timeout: .seconds(2))
         self.interval = interval
         self.logger = logger
     }
@@ -49,20 +49,17 @@ final class LeaseWatch: Service {
                 return
             }
         }
-        for broker in brokers { await broker.close() }
+        await broker.close()
     }
 
-    /// The first broker that answers decides; when none does, the worker serves on.
+    /// The active broker's answer; none (no broker answers) means the worker serves on.
     private func ask() async -> Verdict {
-        for broker in brokers {
-            do {
-                return Verdict.of(.success(try await broker.lease(lease)), lease: lease)
-            } catch let error as BrokerClientError {
-                if case .status = error.kind { return Verdict.of(.failure(error), lease: lease) }
-            } catch {
-                return .serve  // Cancelled.
-            }
+        do {
+            return Verdict.of(.success(try await broker.lease(lease)), lease: lease)
+        } catch let error as BrokerClientError {
+            return Verdict.of(.failure(error), lease: lease)
+        } catch {
+            return .serve  // Cancelled.
         }
-        return .serve
     }
 }

@@ -8,6 +8,7 @@ import ShoalBroker
 import ShoalCore
 import ShoalInstance
 import ShoalManifest
+import Synchronization
 import UnixSignals
 
 /// `shoal broker`: the one broker of a cluster — pool, lease table, arbitration and the API.
@@ -32,19 +33,36 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "API port (0: any free port).") var port = BrokerAPI.defaultPort
     @Option(help: "Attach to this running pvmd's socket instead of running the pool's own pvmd.") var pvmSocket: String?
     @Option(help: "Seconds a lease lives without its front-end's heartbeat.") var leaseTTL: Double = 10
+    @Option(help: ArgumentHelp(
+        "etcd members (http://HOST:PORT, comma-separated): run as one of several brokers, active or standing by, the lease table in etcd (docs/ha.md).",
+        valueName: "URLS"))
+    var etcd: String?
+    @Option(help: "With --etcd: this broker's name among the brokers (default: the host name).") var name: String?
+    @Option(help: "With --etcd: where the cluster's keys live in etcd.") var etcdPrefix = "/shoal/"
+    @Option(help: "With --etcd: seconds the active broker's leadership lives without renewal.") var leaderTTL: Double = 3
+    @Option(help: "The API URL workers, and with --etcd the other brokers, are told (default: from --host and --port).")
+    var advertise: String?
     @OptionGroup var daemon: DaemonOptions
 
     func validate() throws {
         guard (1...64).contains(slots) else { throw ValidationError("--slots must be 1...64") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
         guard leaseTTL >= 1, leaseTTL <= 3600 else { throw ValidationError("--lease-ttl must be 1...3600 seconds") }
+        guard leaderTTL >= 2, leaderTTL <= 60 else { throw ValidationError("--leader-ttl must be 2...60 seconds") }
+        if etcd != nil, port == 0 { throw ValidationError("--etcd needs a fixed --port: the other brokers and the workers are told it") }
+        guard etcdPrefix.hasPrefix("/"), etcdPrefix.hasSuffix("/") else { throw ValidationError("--etcd-prefix must start and end with /") }
+    }
+
+    /// The URL this broker's API is reached at, from `bound` (the port it listens on).
+    private func advertisedURL(port bound: Int) -> String {
+        advertise ?? "http://\(["0.0.0.0", "::"].contains(host) ? HostAddress.advertised() : host):\(bound)"
     }
 
     func run() async throws {
         let logger = daemon.makeLogger(label: "shoal.broker")
         let clusterHosts = try cluster.map(loadCluster)
         let state = StateDirectory.resolve(stateDir)
-        let token: String
+        var token: String
         let lock: StateLock
         do {
             try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true,
@@ -56,10 +74,34 @@ struct BrokerCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
 
+        // With standby brokers: wait to be elected, then take the lease table over from etcd.
+        var election: BrokerElection?
+        var replica: EtcdReplica?
+        var brokerURLs = [advertisedURL(port: port)]
+        if let etcd {
+            let client = try EtcdClient(endpoints: etcd.split(separator: ",").map(String.init))
+            var leadership = Leadership.Configuration()
+            leadership.ttl = .milliseconds(Int64(leaderTTL * 1000))
+            let me = BrokerElection(etcd: client, prefix: etcdPrefix, name: name ?? ProcessInfo.processInfo.hostName,
+                                    url: brokerURLs[0], configuration: leadership, announceStandby: announceReady, logger: logger)
+            try await client.put(key: etcdPrefix + "brokers/" + (name ?? ProcessInfo.processInfo.hostName), value: Data(brokerURLs[0].utf8))
+            let term = try await me.campaign()
+            token = try await Self.sharedToken(token, etcd: client, key: etcdPrefix + "token", stateDirectory: state)
+            brokerURLs = try await client.range(prefix: etcdPrefix + "brokers/").map { String(decoding: $0.value, as: UTF8.self) }
+            replica = EtcdReplica(etcd: client, prefix: etcdPrefix, leaderKey: me.leaderKey, term: term)
+            await me.watch(replica!)
+            election = me
+        }
+
         // The pool's pvmd: the one at --pvm-socket, or the broker's own (started anew if it dies).
+        let poolStartedNow = Mutex(false)
         let attach: PVMLauncher.Attach = { [pvmSocket] in
             var socket = pvmSocket
-            if socket == nil { socket = try await PersistentPVMDaemon.ensure(directory: state + "/pvm", logger: logger).socketPath }
+            if socket == nil {
+                let daemon = try await PersistentPVMDaemon.ensure(directory: state + "/pvm", logger: logger)
+                poolStartedNow.withLock { $0 = daemon.startedNow }
+                socket = daemon.socketPath
+            }
             return try await PVMEngine.attach(socketPath: socket, logger: logger)
         }
         let engine = try await attach()
@@ -71,27 +113,50 @@ struct BrokerCommand: AsyncParsableCommand {
         }
         var configuration = Broker.Configuration(hosts: hosts)
         configuration.leaseTTL = .milliseconds(Int64(leaseTTL * 1000))
-        let store = try LeaseStore(directory: state, logger: logger)
+        let store = try LeaseStore(directory: state, replica: replica, logger: logger)
+        try await store.takeOver()
         let launcher = PVMLauncher(engine: engine, attach: attach, program: try ExecutableLookup.currentExecutable(),
                                    workerArguments: ["--log-level", "\(daemon.logLevel)", "--log-format", daemon.logFormat.rawValue], logger: logger)
         let broker = Broker(configuration: configuration, store: store, launcher: launcher, logger: logger)
-        try await broker.recover()
+        try await broker.recover(poolIsNew: poolStartedNow.withLock { $0 })
 
         let poolText = hosts.map { "\($0.name)×\($0.slots)" }.joined(separator: " ")
-        let server = BrokerHTTPServer(operations: broker, token: token, host: host, port: port, logger: logger) { [host] bound in
-            let url = "http://\(["0.0.0.0", "::"].contains(host) ? HostAddress.advertised() : host):\(bound)"
-            launcher.setBrokerURLs([url])
+        let server = BrokerHTTPServer(operations: broker, token: token, host: host, port: port, logger: logger) { [self, brokerURLs] bound in
+            let url = advertisedURL(port: bound)
+            launcher.setBrokerURLs(etcd == nil ? [url] : brokerURLs)
             announceReady("shoal broker listening on \(url) (pool \(poolText); state \(state))")
         }
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: launcher), .init(service: broker), .init(service: server)],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
-        try await group.run()
+        // The election is stopped last: leadership is given up once nothing is granted any more.
+        let services: [ServiceGroupConfiguration.ServiceConfiguration] = (election.map { [.init(service: $0)] } ?? [])
+            + [.init(service: launcher), .init(service: broker), .init(service: server)]
+        do {
+            try await ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
+        } catch let lost as BrokerElection.LeadershipLost {
+            // Another broker is (or may be) active: this one's pool must not serve on beside it.
+            await launcher.close()
+            if pvmSocket == nil { await PersistentPVMDaemon.stop(directory: state + "/pvm", logger: logger) }
+            printError("shoal broker: leadership lost (\(lost)); exiting so that a service manager starts this broker again as a standby")
+            throw ExitCode(3)
+        }
         await launcher.close()
         try store.close()
         _ = lock
         logger.notice("broker stopped; the pool and its workers keep running for the next broker")
+    }
+
+    /// The token every broker of the cluster uses (front-ends keep theirs across a failover):
+    /// etcd's, or this broker's if it is the first; written to the state directory for the CLI.
+    private static func sharedToken(_ mine: String, etcd: EtcdClient, key: String, stateDirectory: String) async throws -> String {
+        let result = try await etcd.transaction(ifKey: key, createdAt: 0, then: [.put(key: key, value: Data(mine.utf8))])
+        guard !result.succeeded, let shared = result.current.map({ String(decoding: $0.value, as: UTF8.self) }), shared != mine else {
+            return mine
+        }
+        let path = stateDirectory + "/" + BrokerAPI.tokenFileName
+        try? FileManager.default.removeItem(atPath: path)
+        guard FileManager.default.createFile(atPath: path, contents: Data((shared + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw BrokerError(.invalid, "cannot write the cluster's token to \(path)")
+        }
+        return shared
     }
 
     private func loadCluster(_ path: String) throws -> [PoolHost] {

@@ -188,5 +188,6 @@ import Testing
         #expect(lease(.granted, tasks: []).recoveryVerdict(alive: [], hostInPool: true)?.reason == .spawnFailed)
         #expect(lease(.draining, tasks: [7]).recoveryVerdict(alive: [], hostInPool: true)?.reason == .taskDied)
         #expect(lease(.active, tasks: [7]).recoveryVerdict(alive: [7], hostInPool: false)?.reason == .hostFailed)
+        #expect(lease(.active, tasks: [7]).recoveryVerdict(alive: [], hostInPool: true, poolIsNew: true)?.reason == .poolRestarted)
     }
 }

@@ -168,10 +168,15 @@ extension Lease {
 
     /// What a restarted broker must do about this lease, found live in the table: revoke it
     /// (with why) if its worker was never started, is gone, or its host left the pool; `nil` to
-    /// adopt it. `alive`: the lease's tasks that still run.
-    public func recoveryVerdict(alive: Set<Int32>, hostInPool: Bool) -> (reason: RevocationReason, why: String)? {
+    /// adopt it. `alive`: the lease's tasks that still run; `poolIsNew`: the broker started the
+    /// pool's pvmd anew (the old one died, or a standby broker took over), so no worker of the
+    /// table can be in it.
+    public func recoveryVerdict(alive: Set<Int32>, hostInPool: Bool, poolIsNew: Bool = false) -> (reason: RevocationReason, why: String)? {
         if state == .granted, tasks.isEmpty {
             return (.spawnFailed, "the broker restarted before the worker was started")
+        }
+        if poolIsNew, !tasks.isEmpty {
+            return (.poolRestarted, "the broker started a new pool; worker task \(tasks) was in the old one")
         }
         if !tasks.isEmpty, !tasks.allSatisfy(alive.contains) {
             return (.taskDied, "worker task \(tasks) was gone when the broker restarted")

@@ -182,6 +182,11 @@ final class Cluster: @unchecked Sendable {
     }
 
     func events() async throws -> [EventView] {
+        try await Self.events(from: client)
+    }
+
+    /// The whole event log.
+    static func events(from client: BrokerClient) async throws -> [EventView] {
         var all: [EventView] = []
         var after: Int64 = 0
         while true {
@@ -261,11 +266,11 @@ extension Cluster {
                 problems.append("\(host): \(here.count) live leases \(here.map(\.id)) on \(slotsPerHost) slot(s)")
             }
         }
-        return problems + doubleGrants(in: try await events())
+        return problems + Self.doubleGrants(in: try await events())
     }
 
     /// Grants, in the event log's order, of a slot that an earlier lease still held.
-    func doubleGrants(in events: [EventView]) -> [String] {
+    static func doubleGrants(in events: [EventView]) -> [String] {
         var holder: [String: String] = [:]  // "host/slot" → lease
         var slotOf: [String: String] = [:]  // lease → "host/slot"
         var problems: [String] = []
