@@ -105,7 +105,9 @@ public final class Frontend: Service {
             loadConfiguration.holdTime = broker.holdTime
             services.append(.init(service: LoadManager(
                 configuration: loadConfiguration, members: relay.members,
-                commands: try BrokerClient(baseURL: broker.url, token: broker.token),
+                // Every call of these is quick at a live broker; 2 s is long enough, and short when
+                // the active broker's host is gone and a standby must be found.
+                commands: try BrokerClient(baseURL: broker.url, token: broker.token, timeout: .seconds(2)),
                 eventFeed: try BrokerClient(baseURL: broker.url, token: broker.token), metrics: metrics, logger: logger)))
         }
         // The group stops its services in reverse order: the relay lets in-flight requests

@@ -84,10 +84,9 @@ struct BrokerCommand: AsyncParsableCommand {
             leadership.ttl = .milliseconds(Int64(leaderTTL * 1000))
             let me = BrokerElection(etcd: client, prefix: etcdPrefix, name: name ?? ProcessInfo.processInfo.hostName,
                                     url: brokerURLs[0], configuration: leadership, announceStandby: announceReady, logger: logger)
-            try await client.put(key: etcdPrefix + "brokers/" + (name ?? ProcessInfo.processInfo.hostName), value: Data(brokerURLs[0].utf8))
             let term = try await me.campaign()
             token = try await Self.sharedToken(token, etcd: client, key: etcdPrefix + "token", stateDirectory: state)
-            brokerURLs = try await client.range(prefix: etcdPrefix + "brokers/").map { String(decoding: $0.value, as: UTF8.self) }
+            brokerURLs = try await client.range(prefix: me.brokersPrefix).map { String(decoding: $0.value, as: UTF8.self) }
             replica = EtcdReplica(etcd: client, prefix: etcdPrefix, leaderKey: me.leaderKey, term: term)
             await me.watch(replica!)
             election = me

@@ -17,6 +17,15 @@ import Testing
         #expect(fe.tick(local: 9) == [.acquire(reason: "front-end alone is High: 9 in flight >= high 6")])
     }
 
+    @Test func aBrokerThatDoesNotAnswerIsAskedAgainSoon() {
+        var fe = ReconcilerHarness()
+        fe.brokerLists()
+        #expect(fe.reconciler.brokerUnreachable().isEmpty)
+        #expect(fe.reconciler.heartbeatInterval == .milliseconds(500), "a standby may have taken over")
+        fe.brokerLists()
+        #expect(fe.reconciler.heartbeatInterval == .seconds(3))
+    }
+
     @Test func oneMoreBackEndOnlyWhenEveryBackEndIsHigh() {
         var fe = ReconcilerHarness()
         #expect(fe.brokerLists(fe.active(l1), fe.active(l2)) == [

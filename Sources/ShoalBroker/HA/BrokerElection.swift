@@ -25,6 +25,8 @@ public actor BrokerElection: Service {
     }
 
     public nonisolated let leaderKey: String
+    /// Where every broker lists its API URL, standbys included (workers are told them all).
+    public nonisolated let brokersPrefix: String
     private let etcd: EtcdClient
     private let me: Leader
     private let clock: @Sendable () -> Timestamp
@@ -43,6 +45,7 @@ public actor BrokerElection: Service {
                 clock: @escaping @Sendable () -> Timestamp = Timestamp.now, logger: Logger) {
         self.etcd = etcd
         self.leaderKey = prefix + "leader"
+        self.brokersPrefix = prefix + "brokers/"
         self.me = Leader(name: name, url: url)
         self.clock = clock
         self.announceStandby = announceStandby
@@ -50,13 +53,19 @@ public actor BrokerElection: Service {
         self.leadership = Leadership(configuration: configuration)
     }
 
-    /// Stands by until elected; returns the term.
+    /// Lists this broker among the brokers, then stands by until elected; returns the term. etcd
+    /// out of reach is waited out, not a failure.
     public func campaign() async throws -> Int64 {
         var seen: Leader?
+        var listed = false
         let ttl = Int((leadership.configuration.ttl / .seconds(1)).rounded(.up))
         while true {
             let sent = clock()
             do {
+                if !listed {
+                    try await etcd.put(key: brokersPrefix + me.name, value: Data(me.url.utf8))
+                    listed = true
+                }
                 let lease = try await etcd.grantLease(ttl: ttl)
                 let result = try await etcd.transaction(
                     ifKey: leaderKey, createdAt: 0, then: [.put(key: leaderKey, value: try JSONEncoder().encode(me), lease: lease)])

@@ -14,6 +14,7 @@ extension FrontendReconciler {
     public mutating func brokerStatusArrived(_ status: BrokerStatus, now: Timestamp) -> [Action] {
         guard !stopped else { return [] }
         isRegistered = true
+        brokerAnswered = true
         leaseTTL = status.leaseTTL
         var actions: [Action] = []
         let listed = Set(status.leases.map(\.id))
@@ -32,7 +33,8 @@ extension FrontendReconciler {
     /// The broker could not be reached. Nothing changes: requests keep going to the members
     /// there are, and whatever was not answered is sent again later.
     public mutating func brokerUnreachable() -> [Action] {
-        []
+        brokerAnswered = false
+        return []
     }
 
     /// The broker answered a heartbeat with 404: it lost its state and no longer knows this

@@ -129,7 +129,11 @@ public struct FrontendReconciler: Sendable {
 
     /// How long until the next heartbeat: a third of the TTL, so one lost heartbeat costs no lease;
     /// every 500 ms while the broker does not know us yet.
-    public var heartbeatInterval: Duration { isRegistered ? leaseTTL / 3 : .milliseconds(500) }
+    /// A third of the TTL; half a second until registered, and after a broker did not answer (a
+    /// standby may have taken over: the sooner it is found, the sooner leases come back).
+    public var heartbeatInterval: Duration { isRegistered && brokerAnswered ? leaseTTL / 3 : .milliseconds(500) }
+    /// The last heartbeat or registration was answered.
+    public internal(set) var brokerAnswered = true
 
     // MARK: Readiness
 
