@@ -4,7 +4,7 @@ SWIFT ?= swift
 # Debian packages the build and the tests need; `make setup` installs the missing ones.
 APT_PACKAGES := pvm pvm-dev libtirpc-dev libyaml-dev libsqlite3-dev iproute2 util-linux procps chromium etcd-server
 
-.PHONY: setup build demo test bench-dataplane bench-broker bench-paper plot-benchmarks clean
+.PHONY: setup build demo test bench-dataplane bench-broker bench-paper bench-failover plot-benchmarks clean
 
 setup:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -26,6 +26,10 @@ demo: setup
 test: setup
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# Failover: a standby broker taking over, a new pool after the pvmd died; medians (docs/ha.md).
+bench-failover: setup
+	SWIFT=$(SWIFT) scripts/bench-failover $(RUNS)
 
 # The data path against direct and nginx, side by side (docs/benchmarks-dataplane.md); installs wrk and nginx if missing.
 bench-dataplane: setup

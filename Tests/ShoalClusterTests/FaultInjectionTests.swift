@@ -153,6 +153,7 @@ struct FaultInjectionTests {
             let leasedAgain = try await cluster.eventually(timeout: .seconds(30)) { try await cluster.activeLeases().count == 3 }
             let after = ContinuousClock.now - killed
             #expect(leasedAgain, "the front-end leases the new pool's hosts again")
+            print("pool restart: the pool's pvmd killed → every host leased again after \(after)")
             #expect(cluster.poolPVMD != pvmd, "a new pvmd runs")
             await cluster.keepServing(load)
             try await run.finish(loads: [load], note: "every host leased again \(after.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1)))) after the kill")
