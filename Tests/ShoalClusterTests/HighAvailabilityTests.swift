@@ -161,13 +161,9 @@ private final class TwoBrokers: @unchecked Sendable {
         try await client.leases().filter { $0.state == .active }
     }
 
-    func eventually(timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async rethrows -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if (try? await condition()) == true { return true }
-            try? await Task.sleep(for: .milliseconds(100))
-        }
-        return try await condition()
+    /// As ``Cluster/eventually(timeout:_:)``; a call that fails (a broker failing over) counts as not yet.
+    func eventually(timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async -> Bool {
+        await Cluster.eventually(timeout: timeout) { (try? await condition()) == true }
     }
 
     func tearDown() {

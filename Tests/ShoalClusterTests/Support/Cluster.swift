@@ -199,6 +199,10 @@ final class Cluster: @unchecked Sendable {
 
     /// Waits (checking every 100 ms) until `condition` holds; false after `timeout`.
     func eventually(timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async rethrows -> Bool {
+        try await Self.eventually(timeout: timeout, condition)
+    }
+
+    static func eventually(timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async rethrows -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if try await condition() { return true }
