@@ -117,6 +117,8 @@ public final class ManagedProcess: Sendable {
     }
 
     public var isRunning: Bool { child.exitStatus == nil }
+    /// The exit status once it ended (128 + the signal's number if a signal ended it).
+    public var exitStatus: Int32? { child.exitStatus }
 
     /// Sends `SIGTERM` to the PID and waits up to `timeout` seconds; then `SIGKILL`.
     public func stop(timeout: Double = 5) {

@@ -52,9 +52,11 @@ func printError(_ line: String) {
 }
 
 /// Runs `service` until SIGTERM or SIGINT, which start a graceful shutdown.
-func runUntilSignalled(_ service: some Service, logger: Logger) async throws {
+/// `mayEnd`: the service ending by itself is its normal end (a worker drained and stopped), so
+/// the process exits 0 rather than with ServiceGroup's "finished unexpectedly".
+func runUntilSignalled(_ service: some Service, mayEnd: Bool = false, logger: Logger) async throws {
     let group = ServiceGroup(configuration: .init(
-        services: [.init(service: service)],
+        services: [.init(service: service, successTerminationBehavior: mayEnd ? .gracefullyShutdownGroup : .cancelGroup)],
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: logger))
     try await group.run()

@@ -38,6 +38,6 @@ struct WorkerCommand: AsyncParsableCommand {
             configuration.lease = (lease, broker.split(separator: ",").map { String($0) })
         }
         let logger = daemon.makeLogger(label: "shoal.worker")
-        try await runUntilSignalled(Worker(configuration: configuration, logger: logger), logger: logger)
+        try await runUntilSignalled(Worker(configuration: configuration, logger: logger), mayEnd: true, logger: logger)
     }
 }
