@@ -125,9 +125,11 @@ struct BrokerCommand: AsyncParsableCommand {
             launcher.setBrokerURLs(etcd == nil ? [url] : brokerURLs)
             announceReady("shoal broker listening on \(url) (pool \(poolText); state \(state))")
         }
-        // The election is stopped last: leadership is given up once nothing is granted any more.
+        // Stopped in reverse order: the broker first, which answers every long poll at once, so the
+        // API server has nothing to wait for; the election last, giving leadership up once nothing
+        // is granted any more.
         let services: [ServiceGroupConfiguration.ServiceConfiguration] = (election.map { [.init(service: $0)] } ?? [])
-            + [.init(service: launcher), .init(service: broker), .init(service: server)]
+            + [.init(service: launcher), .init(service: server), .init(service: broker)]
         do {
             try await ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)).run()
         } catch let lost as BrokerElection.LeadershipLost {
