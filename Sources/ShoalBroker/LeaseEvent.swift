@@ -53,7 +53,7 @@ public enum LeaseEvent: Sendable, Hashable {
         switch self {
         case .spawned(let tasks): "worker and service started: tasks \(tasks.map(String.init).joined(separator: ", "))"
         case .becameReady(let endpoint): "service instance passed its health check; worker at \(endpoint)"
-        case .drainRequested(let drain): "drain (\(drain.reason.rawValue)) ordered, deadline \(drain.deadline)"
+        case .drainRequested(let drain): "drain (\(drain.reason.rawValue)) ordered, to finish by \(drain.deadline)"
         case .drainCancelled: "scale-down drain cancelled: load rose again"
         case .frontendReleased: lease.state == .draining
             ? "front-end \(lease.frontend) has nothing in flight there: the worker finishes what it serves and stops"

@@ -189,7 +189,7 @@ extension LeaseStore {
         let deadline = lease.drain?.deadline ?? now
         let late = (now - deadline).wholeMilliseconds
         return try EventReason(
-            "drain-deadline-passed: \(lease.drain?.reason.rawValue ?? "") drain not finished by \(deadline) (\(late) ms ago)",
+            "drain-deadline-passed: \(lease.drain?.reason.rawValue ?? "") drain not finished by \(deadline) (\(Duration.milliseconds(late)) ago)",
             details: Figures(now: now.milliseconds, expiresAt: lease.expiresAt.milliseconds,
                              drainDeadline: deadline.milliseconds, drainReason: lease.drain?.reason.rawValue, lateMs: late))
     }

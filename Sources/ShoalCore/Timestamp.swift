@@ -20,7 +20,26 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringCo
         .milliseconds(lhs.milliseconds - rhs.milliseconds)
     }
 
-    public var description: String { "\(milliseconds)ms" }
+    /// ISO 8601 in UTC, to the millisecond: `2026-12-06T01:02:03.456Z` (what a person reads in an
+    /// event's reason or a log line; the JSON API keeps milliseconds).
+    public var description: String {
+        let (days, inDay) = milliseconds.quotientAndRemainder(dividingBy: 86_400_000)
+        let (day, ms) = inDay < 0 ? (days - 1, inDay + 86_400_000) : (days, inDay)
+        // Howard Hinnant's civil_from_days.
+        let z = day + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let mp = (5 * dayOfYear + 2) / 153
+        let dayOfMonth = dayOfYear - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        func two(_ n: Int64) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        let fraction = ms % 1000
+        let clock = "\(two(ms / 3_600_000)):\(two(ms / 60_000 % 60)):\(two(ms / 1000 % 60)).\(fraction < 100 ? "0" : "")\(fraction < 10 ? "0" : "")\(fraction)"
+        return "\(year)-\(two(month))-\(two(dayOfMonth))T\(clock)Z"
+    }
 }
 
 extension Duration {

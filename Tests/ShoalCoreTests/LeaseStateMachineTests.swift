@@ -191,3 +191,12 @@ import Testing
         #expect(lease(.active, tasks: [7]).recoveryVerdict(alive: [], hostInPool: true, poolIsNew: true)?.reason == .poolRestarted)
     }
 }
+
+@Suite struct TimestampTests {
+    @Test func readsAsAUTCClockTime() {
+        #expect(Timestamp(milliseconds: 0).description == "1970-01-01T00:00:00.000Z")
+        #expect(Timestamp(milliseconds: 1_796_480_204_636).description == "2026-12-05T14:16:44.636Z")
+        #expect(Timestamp(milliseconds: 951_782_400_007).description == "2000-02-29T00:00:00.007Z")
+        #expect(Timestamp(milliseconds: -1).description == "1969-12-31T23:59:59.999Z")
+    }
+}
