@@ -37,6 +37,16 @@ extension Broker {
         return LeaseExplanation(lease: view(stored), events: try await store.events(forLease: stored.id).map(\.view))
     }
 
+    public func workerAsked(lease id: String) async throws -> LeaseView {
+        let stored = try await existing(id)
+        if stored.lease.state.hasServingWorker {
+            // Over HTTP, not PVM: a pvmd whose queue waits on a dead host delays the worker's load
+            // reports, not this, so a healthy host is not taken for silent.
+            health.workerHeard(stored.id, on: stored.lease.host, at: clock())
+        }
+        return view(stored)
+    }
+
     public func acquire(_ request: AcquireRequest) async throws -> LeaseView {
         let service = try serviceOf(frontend: request.frontend)
         let now = clock()

@@ -9,6 +9,9 @@ public protocol BrokerOperations: Sendable {
     func leases(includingFinal: Bool) async throws -> [LeaseView]
     /// One lease and every event of its life.
     func explain(lease id: String) async throws -> LeaseExplanation
+    /// The lease, as its worker asks for it (``LeaseWatch``): the asking is a sign of the worker's
+    /// life that does not pass through PVM.
+    func workerAsked(lease id: String) async throws -> LeaseView
     /// Events after `after`, oldest first, at most `limit`; if there are none yet, waits up to
     /// `wait` for one.
     func events(after: Int64, limit: Int, wait: Duration) async throws -> EventPage

@@ -72,6 +72,11 @@ public final class BrokerClient: Sendable {
         try await call(.GET, "/leases/\(id.percentEncodedPathSegment)")
     }
 
+    /// One lease, asked by its worker: the broker counts the asking as a sign of the worker's life.
+    public func workerCheck(lease id: String) async throws -> LeaseView {
+        try await call(.GET, "/leases/\(id.percentEncodedPathSegment)/worker")
+    }
+
     /// One lease and every event of its life.
     public func explain(lease id: String) async throws -> LeaseExplanation {
         try await call(.GET, "/leases/\(id.percentEncodedPathSegment)/explain")

@@ -8,7 +8,8 @@ import ShoalClient
 /// pvmd died (a host's pvmd outlives its master until it tries to reach it, minutes later) or
 /// whose broker was replaced by a standby — its lease was revoked, no front-end routes to it,
 /// and no PVM message can reach it any more. A broker that does not answer is no verdict: the
-/// worker goes on serving (a broker restart must not stop the data path).
+/// worker goes on serving (a broker restart must not stop the data path). The broker counts each
+/// question as a sign of the worker's life, beside its PVM load reports.
 final class LeaseWatch: Service {
     /// What one answer means for the worker.
     enum Verdict: Equatable {
@@ -55,7 +56,7 @@ final class LeaseWatch: Service {
     /// The active broker's answer; none (no broker answers) means the worker serves on.
     private func ask() async -> Verdict {
         do {
-            return Verdict.of(.success(try await broker.lease(lease)), lease: lease)
+            return Verdict.of(.success(try await broker.workerCheck(lease: lease)), lease: lease)
         } catch let error as BrokerClientError {
             return Verdict.of(.failure(error), lease: lease)
         } catch {

@@ -15,7 +15,7 @@ import Testing
                                 requestedAt: 0, expiresAt: 0, revocation: .poolRestarted)
         let body = String(decoding: try JSONEncoder().encode(revoked), as: UTF8.self)
         let broker = try await TestHTTPServer.start { request in
-            request.uri.hasSuffix("/leases/L-000007") ? .json(.ok, body) : .json(.notFound, #"{"error": "no such lease"}"#)
+            request.uri.hasSuffix("/leases/L-000007/worker") ? .json(.ok, body) : .json(.notFound, #"{"error": "no such lease"}"#)
         }
         let directory = NSTemporaryDirectory() + "shoal-watch-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -37,7 +37,7 @@ import Testing
         while worker.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
         #expect(!worker.isRunning, "the worker stopped by itself")
         #expect(worker.exitStatus == 0)
-        #expect(broker.requests.contains { $0.uri == "/v1/leases/L-000007" })
+        #expect(broker.requests.contains { $0.uri == "/v1/leases/L-000007/worker" })
         await broker.stop()
     }
 }

@@ -20,6 +20,7 @@ private actor FakeOperations: BrokerOperations {
         case pool, services
         case leases(includingFinal: Bool)
         case explain(String)
+        case workerAsked(String)
         case events(after: Int64, limit: Int, wait: Duration)
         case acquire(AcquireRequest)
         case renew(String)
@@ -60,6 +61,11 @@ private actor FakeOperations: BrokerOperations {
         try record(.leases(includingFinal: includingFinal))
         return [sampleLease]
     }
+    func workerAsked(lease id: String) throws -> LeaseView {
+        try record(.workerAsked(id))
+        return sampleLease
+    }
+
     func explain(lease id: String) throws -> LeaseExplanation {
         try record(.explain(id))
         return LeaseExplanation(lease: sampleLease, events: [EventView(id: 1, time: 1, kind: "request", lease: id, reason: "asked")])

@@ -139,6 +139,22 @@ extension BrokerTests {
             }
         }
 
+        @Test("a worker whose PVM reports are held up but which asks about its lease over HTTP is not taken for silent")
+        func askingOverHTTPIsASignOfLife() async throws {
+            try await withBroker(hosts: twoHosts, configure: { $0.leaseTTL = .seconds(600) }) { h in
+                try await h.register("a", max: 4)
+                let asking = try await h.activeLease("a")
+                let silent = try await h.activeLease("a")
+                for _ in 0..<8 {  // 4 s: past the 3 s silence limit, without one PVM report.
+                    h.clock.advance(by: .milliseconds(500))
+                    _ = try await h.broker.workerAsked(lease: asking.id)
+                    try await h.broker.tick()
+                }
+                #expect(try await h.lease(asking.id).lease.state == .active)
+                #expect(try await h.lease(silent.id).lease.state == .revoked, "the one that neither reported nor asked")
+            }
+        }
+
         /// Service `a` holds a lease on each host; c1 then goes silent for 4 s while c2 reports, and
         /// its lease is revoked as the host's failure. Returns (c1's lease, c2's lease).
         private func silenceFirstHost(_ h: BrokerHarness) async throws -> (silent: (id: String, task: Int32), serving: (id: String, task: Int32)) {

@@ -29,6 +29,10 @@ struct BrokerRoutes<Operations: BrokerOperations>: Sendable {
             let id = try context.parameters.require("id")
             return try JSONResponse.make(await operations.explain(lease: id).lease)
         }
+        router.get("\(v1)/leases/:id/worker") { _, context in
+            let id = try context.parameters.require("id")
+            return try JSONResponse.make(await operations.workerAsked(lease: id))
+        }
         router.get("\(v1)/leases/:id/explain") { _, context in
             let id = try context.parameters.require("id")
             return try JSONResponse.make(await operations.explain(lease: id))
