@@ -160,6 +160,38 @@ struct FaultInjectionTests {
         }
     }
 
+    @Test("10. a back-end's pvmd killed: while PVM has not given that host up, new leases on the other hosts are granted and ready in their normal time, and no healthy lease is revoked")
+    func deadHostHarmsNoOther() async throws {
+        // Three slots a host: the two healthy hosts hold a's replacement and b's two leases too.
+        try await Cluster.with(hostCount: 3, slots: 3) { cluster in
+            let run = FaultRun("10 dead host, others unharmed", cluster)
+            let (load, host, victim) = try await cluster.holdEveryHostUnderLoad(victimHost: 2)
+            let healthy = try await cluster.activeLeases().filter { $0.id != victim.id }
+            let pvmd = try #require(try await cluster.hosts.pvmdPID(of: host))
+            kill(pvmd, SIGKILL)
+            try await cluster.expectRevoked(victim, because: .hostFailed)
+
+            // A second service asks for two back-ends while the dead host is still PVM's.
+            try cluster.startFrontend(try cluster.manifest("b", min: 2, max: 2), logToFile: true)
+            let asked = ContinuousClock.now
+            let ready = try await cluster.eventually(timeout: .seconds(30)) {
+                try await cluster.activeLeases().count { $0.service == "b" } == 2
+            }
+            let took = ContinuousClock.now - asked
+            #expect(ready, "b's leases granted and ready on the healthy hosts")
+            #expect(took < .seconds(10), "in their normal time: \(took)")
+            print("dead host: b's two leases active \(took) after it asked")
+            let bLeases = try await cluster.leases().filter { $0.service == "b" }
+            #expect(bLeases.allSatisfy { $0.host != host })
+            // 15 s more with the host dead: nothing healthy taken for failed.
+            try await Task.sleep(for: .seconds(15))
+            let now = try await cluster.leases(ids: healthy.map(\.id) + bLeases.map(\.id))
+            #expect(now.allSatisfy { $0.state == .active }, "\(now.filter { $0.state != .active })")
+            await cluster.keepServing(load)
+            try await run.finish(loads: [load], note: "b's two leases active \(took.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1)))) after it asked, the dead host still in PVM")
+        }
+    }
+
     @Test("7. a higher-priority service preempts a lower one under load: a graceful drain, then released; nothing is lost")
     func preemption() async throws {
         try await Cluster.with(hostCount: 3, slots: 1) { cluster in
@@ -268,7 +300,7 @@ enum FaultTable {
         var note: String?
     }
 
-    static let caseCount = 9
+    static let caseCount = 10
     private static let rows = Mutex<[Row]>([])
     /// Rewritten after every case.
     static let file = NSTemporaryDirectory() + "shoal-fault-injection-\(getpid()).md"

@@ -82,7 +82,9 @@ final class Cluster: @unchecked Sendable {
                                                [hosts.master, ProcessRunner.builtProduct("shoal").path, "broker", "--host", "0.0.0.0"] + options,
                                                readyPrefix: "shoal broker listening on", timeout: 60)
         } else {
-            process = try ManagedProcess.startProduct("shoal", ["broker", "--pvm-socket", hosts.masterSocket] + options,
+            // On the bridge's address, as on a real network: the workers on the hosts reach it too.
+            process = try ManagedProcess.startProduct("shoal", ["broker", "--pvm-socket", hosts.masterSocket,
+                                                                "--host", try #require(hosts.rootAddress)] + options,
                                                       readyPrefix: "shoal broker listening on", timeout: 60)
         }
         let url = try #require(ReadyLine.brokerURL(process.firstLine))
