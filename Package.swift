@@ -167,6 +167,7 @@ let package = Package(
             "ShoalProxy", "ShoalCore", "ShoalTesting", "ShoalWorker", "ShoalWorkerProtocol", "PVM",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),

@@ -9,7 +9,8 @@ final class RelayLoop {
     let shared: RelayShared
     let router: LoopRouter
     let pool: UpstreamPool
-    /// A clock read once per timer tick: deadlines are set from it without a system call.
+    /// The loop's clock read once per timer tick: deadlines are set from it without a system
+    /// call. The loop's, not the system's, so tests on an `EmbeddedEventLoop` move it by hand.
     private(set) var now: NIODeadline
     private var connections: [ClientRelayHandler] = []
     private var tick: RepeatedTask?
@@ -18,12 +19,12 @@ final class RelayLoop {
     private let requestIDPrefix: [UInt8]
     private var requestCount: UInt32 = 0
 
-    init(eventLoop: any EventLoop, shared: RelayShared) {
+    init(eventLoop: any EventLoop, shared: RelayShared, connector: UpstreamPool.Connector? = nil) {
         self.eventLoop = eventLoop
         self.shared = shared
         self.router = LoopRouter(table: shared.members)
-        self.pool = UpstreamPool(eventLoop: eventLoop, shared: shared)
-        self.now = .now()
+        self.pool = UpstreamPool(eventLoop: eventLoop, shared: shared, connector: connector)
+        self.now = eventLoop.now
         let loopNumber = shared.loopCount.add(1, ordering: .relaxed).oldValue
         requestIDPrefix = shared.requestIDPrefix + [Self.hexDigit(UInt32(loopNumber & 0xF)), UInt8(ascii: "-")]
     }
@@ -103,7 +104,7 @@ final class RelayLoop {
     }
 
     private func onTick() {
-        now = .now()
+        now = eventLoop.now
         router.refreshIfNeeded()
         pool.sweep(now: now)
         for connection in connections {
