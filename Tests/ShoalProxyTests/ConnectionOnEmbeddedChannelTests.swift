@@ -212,3 +212,75 @@ import Testing
         #expect(relay.admission.inFlight == 0)
     }
 }
+
+/// `Upgrade` on `EmbeddedChannel`s: the handshake forwarded, then a byte tunnel both ways.
+@Suite struct UpgradeOnEmbeddedChannel {
+    static let upgradeRequest = "GET /chat HTTP/1.1\r\nhost: x\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-key: k\r\n\r\n"
+
+    @Test func upgradeIsForwardedAndA101OpensATunnel() throws {
+        let relay = try EmbeddedRelay()
+        defer { relay.finish() }
+        try relay.send(Self.upgradeRequest)
+        let forwarded = try relay.memberReceived(0)
+        #expect(forwarded.contains("upgrade: websocket\r\n"))
+        #expect(forwarded.contains("connection: upgrade\r\n"))
+        #expect(forwarded.contains("sec-websocket-key: k\r\n"))
+        try relay.memberAnswers(0, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nsec-websocket-accept: a\r\n\r\nfirst")
+        let answer = try relay.received
+        #expect(answer.hasPrefix("HTTP/1.1 101 Switching Protocols\r\n"))
+        #expect(answer.contains("Upgrade: websocket\r\n"))
+        #expect(answer.contains("connection: upgrade\r\n"))
+        #expect(answer.hasSuffix("\r\n\r\nfirst"))
+        // Bytes both ways, unread: nothing here is HTTP any more.
+        try relay.send("GET / HTTP/9.9 not http")
+        #expect(try relay.memberReceived(0) == "GET / HTTP/9.9 not http")
+        try relay.memberAnswers(0, "\u{1}\u{2}")
+        #expect(try relay.received == "\u{1}\u{2}")
+        #expect(relay.members.local?.inFlight == 1)
+        relay.advance(by: .seconds(3600))  // No timeout ends a tunnel.
+        #expect(relay.clientIsOpen)
+        _ = try relay.opened.channels[0].close().wait()
+        #expect(!relay.clientIsOpen)
+        #expect(relay.members.local?.inFlight == 0)
+    }
+
+    @Test func clientClosingATunnelClosesTheMemberSide() throws {
+        let relay = try EmbeddedRelay()
+        defer { relay.finish() }
+        try relay.send(Self.upgradeRequest)
+        try relay.memberAnswers(0, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+        _ = try relay.client.close().wait()
+        #expect(!relay.opened.channels[0].isActive)
+        #expect(relay.members.local?.inFlight == 0)
+    }
+
+    @Test func aDeclinedUpgradeIsAnOrdinaryAnswerOnAKeptConnection() throws {
+        let relay = try EmbeddedRelay()
+        defer { relay.finish() }
+        try relay.send(Self.upgradeRequest)
+        try relay.memberAnswers(0, okResponse("plain"))
+        #expect(try relay.received.hasSuffix("plain"))
+        #expect(!relay.opened.channels[0].isActive)  // Not pooled: the member may have stopped parsing HTTP.
+        try relay.send("GET /next HTTP/1.1\r\n\r\n")
+        #expect(try relay.memberReceived(1).contains("GET /next"))
+        try relay.memberAnswers(1, okResponse("next"))
+        #expect(try relay.received.hasSuffix("next"))
+    }
+
+    @Test func h2cIsNotPassedOn() throws {
+        let relay = try EmbeddedRelay()
+        defer { relay.finish() }
+        try relay.send("GET / HTTP/1.1\r\nconnection: Upgrade, HTTP2-Settings\r\nupgrade: h2c\r\nhttp2-settings: AAM\r\n\r\n")
+        let forwarded = try relay.memberReceived(0).lowercased()
+        #expect(!forwarded.contains("upgrade"))
+        #expect(!forwarded.contains("http2-settings"))
+    }
+
+    @Test func an101NobodyAskedForIsRefused() throws {
+        let relay = try EmbeddedRelay()
+        defer { relay.finish() }
+        try relay.send("GET / HTTP/1.1\r\n\r\n")
+        try relay.memberAnswers(0, "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n\r\n")
+        #expect(try relay.received.hasPrefix("HTTP/1.1 502 Bad Gateway"))
+    }
+}

@@ -14,6 +14,8 @@ import NIOCore
 ///   ├────────────────────────── after the answer ◄──────────────────────────┘  relay's own)
 ///   │                                  │
 ///   └────── body read ── discarding ◄──┘          closing: ─► closed
+///
+///  relaying ── 101 Switching Protocols ──► tunneling ── either side closes ──► closed
 /// ```
 /// "After the answer" is one transition (``afterAnswer(requestEnded:closes:now:)``) for a relayed
 /// answer, the relay's own answer and the end of a body read after its answer.
@@ -24,6 +26,9 @@ struct ClientConnectionStateMachine {
         case idle(deadline: NIODeadline, headStarted: Bool)
         /// A request is in progress.
         case exchanging(Exchange)
+        /// The member switched protocols (`101`): bytes go both ways as they come, until either
+        /// side closes. The request stays counted (member, admission) all along.
+        case tunneling(Exchange)
         /// The answer is complete; the rest of the request body is read and dropped.
         case discarding(deadline: NIODeadline)
         /// The connection is closing; nothing more happens.
@@ -145,6 +150,8 @@ struct ClientConnectionStateMachine {
         var dechunkResponse: Bool
         var sendContinue: Bool
         var http10: Bool
+        /// The request asks to switch protocols: a `101` opens a tunnel.
+        var upgrade: Bool
         var buffered: [ByteBuffer]
     }
 
@@ -172,6 +179,9 @@ struct ClientConnectionStateMachine {
         case workerRefused(UpstreamConnection, Member, code: String)
         /// Write the head to the client.
         case relay(http10: Bool, keepAlive: Bool, member: Member?)
+        /// Write the `101` head to the client; from now on bytes go both ways unread (the
+        /// client's waiting ones first).
+        case openTunnel(member: Member?)
     }
 
     /// An answer relayed in full.
@@ -186,6 +196,8 @@ struct ClientConnectionStateMachine {
 
     enum UpstreamClosedAction {
         case ignore
+        /// The member closed a tunnel: release, close the client's side after what was relayed.
+        case tunnelClosed(Exchange)
         case cutShort(Exchange)
         /// The connection was reused and most likely closed by the member as we reused it: end
         /// `member`'s request and route again (a fresh connection, not counted as a retry).
@@ -213,6 +225,8 @@ struct ClientConnectionStateMachine {
         case close
         /// The request in progress will never be complete: answer `400`.
         case requestCutShort
+        /// Pass the half-close on through the tunnel.
+        case halfCloseTunnel(UpstreamConnection)
     }
 
     enum UnreadableAction {
@@ -231,7 +245,7 @@ extension ClientConnectionStateMachine {
         switch state {
         case .idle, .discarding: true
         case .exchanging(let exchange): !exchange.requestEnded
-        case .closed, .modifying: false
+        case .tunneling, .closed, .modifying: false
         }
     }
 
@@ -245,17 +259,30 @@ extension ClientConnectionStateMachine {
         return false
     }
 
-    /// The request in progress, if any.
+    /// The request in progress (or the tunnel it became), if any.
     var exchange: Exchange? {
-        if case .exchanging(let exchange) = state { return exchange }
+        switch state {
+        case .exchanging(let exchange), .tunneling(let exchange): exchange
+        case .idle, .discarding, .closed, .modifying: nil
+        }
+    }
+
+    /// The member connection of an open tunnel.
+    var tunnel: UpstreamConnection? {
+        if case .tunneling(let exchange) = state { return exchange.upstream }
         return nil
     }
 
-    /// Whether `connection` carries the request in progress.
+    /// Whether `connection` carries the request in progress (or its tunnel).
     @inline(__always)
     func isCurrent(_ connection: UpstreamConnection) -> Bool {
-        if case .exchanging(let exchange) = state, case .relaying(let current) = exchange.stage { return current === connection }
-        return false
+        switch state {
+        case .exchanging(let exchange), .tunneling(let exchange):
+            if case .relaying(let current) = exchange.stage { return current === connection }
+            return false
+        case .idle, .discarding, .closed, .modifying:
+            return false
+        }
     }
 
     /// Hold the client back while there is nowhere to put its bytes yet, the member's channel is
@@ -263,6 +290,7 @@ extension ClientConnectionStateMachine {
     /// progress: holding and releasing them costs two `epoll_ctl` calls per request.)
     var readsPaused: Bool {
         if hasWaitingInput { return true }
+        if let tunnel { return !tunnel.isWritable }
         guard case .exchanging(let exchange) = state else { return false }
         if case .relaying(let connection) = exchange.stage { return !connection.isWritable }
         return true
@@ -273,7 +301,7 @@ extension ClientConnectionStateMachine {
         switch state {
         case .idle(let deadline, _), .discarding(let deadline): deadline
         case .exchanging(let exchange): exchange.deadline
-        case .closed, .modifying: .distantFuture
+        case .tunneling, .closed, .modifying: .distantFuture  // A tunnel ends when either side closes it.
         }
     }
 
@@ -387,7 +415,7 @@ extension ClientConnectionStateMachine {
             exchange.deadline = now + (exchange.requestSent ? settings.responseHeadTimeout : settings.requestBodyIdleTimeout)
             return AttachPlan(head: exchange.upstreamHead, toHEAD: exchange.request.method == .head,
                               dechunkResponse: exchange.request.isHTTP10, sendContinue: sendContinue,
-                              http10: exchange.request.isHTTP10, buffered: buffered)
+                              http10: exchange.request.isHTTP10, upgrade: exchange.request.upgrade != nil, buffered: buffered)
         }
     }
 
@@ -410,7 +438,7 @@ extension ClientConnectionStateMachine {
         case .discarding:
             state = .discarding(deadline: now + settings.requestBodyIdleTimeout)
             return .drop
-        case .idle, .closed, .modifying:
+        case .idle, .tunneling, .closed, .modifying:
             return .drop
         }
     }
@@ -428,7 +456,7 @@ extension ClientConnectionStateMachine {
             } ?? .none
         case .discarding:
             return .afterAnswer(afterAnswer(requestEnded: true, closes: false, now: now))
-        case .idle, .closed, .modifying:
+        case .idle, .tunneling, .closed, .modifying:
             return .none
         }
     }
@@ -445,7 +473,7 @@ extension ClientConnectionStateMachine {
         case .discarding:
             state = .closed
             return .cutShort(nil)
-        case .idle, .closed, .modifying:
+        case .idle, .tunneling, .closed, .modifying:
             return .none
         }
     }
@@ -453,6 +481,7 @@ extension ClientConnectionStateMachine {
     /// The client half-closed. `midRequest`: part of a request was read.
     mutating func clientClosedInput(midRequest: Bool) -> InputClosedAction {
         inputClosed = true
+        if let tunnel { return .halfCloseTunnel(tunnel) }
         if isTakingCurrentRequest, midRequest { return .requestCutShort }
         if isIdle, !hasWaitingInput {
             state = .closed
@@ -467,6 +496,7 @@ extension ClientConnectionStateMachine {
         state = .closed
         switch previous {
         case .exchanging(let exchange): return exchange.responseStarted ? .cutShort(exchange) : .answerAndClose(exchange)
+        case .tunneling(let exchange): return .cutShort(exchange)
         case .discarding: return .cutShort(nil)
         case .idle, .closed, .modifying: return .answerAndClose(nil)
         }
@@ -482,6 +512,12 @@ extension ClientConnectionStateMachine {
         if let member = current.member, let code = head.shoalError, Self.isWorkerRefusal(head.status, member: member, exchange: current) {
             withExchange { $0.stage = .choosingMember }
             return .workerRefused(connection, member, code: code)
+        }
+        if head.framing == .tunnel, case .exchanging(var exchange) = state {
+            exchange.responseStarted = true
+            exchange.responseStatus = head.status
+            state = .tunneling(exchange)
+            return .openTunnel(member: exchange.member)
         }
         let clientSentItsLast = inputClosed && !hasWaitingInput
         let closesAfterAnswer = closesAfterAnswer
@@ -519,12 +555,20 @@ extension ClientConnectionStateMachine {
         exchange.stage = .choosingMember  // The connection is the handler's now, to pool or close.
         let closes = exchange.closesConnection || (inputClosed && !hasWaitingInput)
         let after = afterAnswer(requestEnded: exchange.requestEnded, closes: closes, now: now)
-        return FinishedAnswer(exchange: exchange, connection: connection, connectionReusable: exchange.requestSent, after: after)
+        // A connection that carried an upgrade request is not reused even when the member
+        // declined: some servers stop parsing HTTP on a connection that asked to switch.
+        let reusable = exchange.requestSent && exchange.request.upgrade == nil
+        return FinishedAnswer(exchange: exchange, connection: connection, connectionReusable: reusable, after: after)
     }
 
     /// The member's connection closed or failed before the answer was complete.
     mutating func upstreamClosed(_ connection: UpstreamConnection, memberAbandoned: Bool) -> UpstreamClosedAction {
-        guard isCurrent(connection), case .exchanging(var exchange) = state else { return .ignore }
+        guard isCurrent(connection) else { return .ignore }
+        if case .tunneling(let exchange) = state {
+            state = .closed
+            return .tunnelClosed(exchange)
+        }
+        guard case .exchanging(var exchange) = state else { return .ignore }
         exchange.stage = .choosingMember
         guard let member = exchange.member else {
             state = .exchanging(exchange)
@@ -616,7 +660,7 @@ extension ClientConnectionStateMachine {
             return .closeSilently
         case .exchanging(let exchange):
             return exchangeTimedOut(exchange, now: now)
-        case .closed, .modifying:
+        case .tunneling, .closed, .modifying:
             return .none
         }
     }
@@ -661,8 +705,10 @@ extension ClientConnectionStateMachine {
     mutating func connectionClosed() -> Exchange? {
         let previous = state
         state = .closed
-        if case .exchanging(let exchange) = previous { return exchange }
-        return nil
+        switch previous {
+        case .exchanging(let exchange), .tunneling(let exchange): return exchange
+        case .idle, .discarding, .closed, .modifying: return nil
+        }
     }
 
     static func seconds(_ amount: TimeAmount?) -> String {

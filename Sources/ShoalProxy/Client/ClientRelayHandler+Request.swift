@@ -127,7 +127,7 @@ extension ClientRelayHandler {
         if plan.sendContinue {
             context.writeAndFlush(wrapOutboundOut(LocalResponse.continue(http10: plan.http10)), promise: nil)
         }
-        connection.sendHead(plan.head, toHEAD: plan.toHEAD, dechunkResponse: plan.dechunkResponse)
+        connection.sendHead(plan.head, toHEAD: plan.toHEAD, dechunkResponse: plan.dechunkResponse, upgrade: plan.upgrade)
         for body in plan.buffered { connection.sendBody(body) }
         connection.flush()
         upstreamNeedsFlush = false
@@ -140,6 +140,9 @@ extension ClientRelayHandler {
         switch machine.upstreamClosed(connection, memberAbandoned: memberAbandoned) {
         case .ignore:
             return
+        case .tunnelClosed(let exchange):
+            release(exchange)
+            closeGracefully()
         case .cutShort(let exchange):
             var metadata = requestMetadata(exchange)
             metadata["reason"] = "\(Self.closeReason(error, memberAbandoned: memberAbandoned))"

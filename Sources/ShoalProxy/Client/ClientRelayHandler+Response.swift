@@ -24,6 +24,18 @@ extension ClientRelayHandler {
                        via: configuration.via, memberHeader: memberHeader)
             context.write(wrapOutboundOut(out), promise: nil)
             clientNeedsFlush = true
+        case .openTunnel(let member):
+            member?.recordResponse(status: head.status, nanoseconds: NIODeadline.now().uptimeNanoseconds &- (machine.exchange?.startedAt ?? 0))
+            var out = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 64)
+            head.write(into: &out, http10: false, keepAlive: false, passesChunks: true, via: configuration.via, memberHeader: nil)
+            context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+            // Whatever the client sent after its request (it may not wait for the 101) goes on first.
+            if let waiting = input {
+                input = nil
+                connection.sendBody(waiting)
+                connection.flush()
+            }
+            resumeReadsIfPossible()
         }
     }
 

@@ -85,6 +85,11 @@ final class ClientRelayHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if machine.isClosed { return }
         let bytes = unwrapInboundIn(data)
+        if let tunnel = machine.tunnel {
+            tunnel.sendBody(bytes)
+            upstreamNeedsFlush = true
+            return
+        }
         if input == nil {
             input = bytes
         } else {
@@ -121,6 +126,9 @@ final class ClientRelayHandler: ChannelDuplexHandler {
         case .requestCutShort:
             // What was sent of this request is all there will be.
             requestUnreadable(RelayError(.badRequest, "the client closed its side before the request was complete"))
+        case .halfCloseTunnel(let tunnel):
+            tunnel.flush()
+            tunnel.closeOutput()
         }
     }
 

@@ -120,6 +120,11 @@ final class RelayLoop {
         return connections.compactMap { $0.quiesce() }
     }
 
+    /// Closes the connections that became tunnels (a drain's time is up).
+    func closeTunnels() {
+        for connection in connections where connection.machine.tunnel != nil { connection.closeNow() }
+    }
+
     func closeAllClients() {
         for connection in connections { connection.closeNow() }
     }

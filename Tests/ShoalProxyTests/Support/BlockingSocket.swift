@@ -62,4 +62,22 @@ final class BlockingSocket {
         }
         return total
     }
+
+    /// Receives text until it contains `marker`, the peer closes, or `seconds` pass.
+    func receiveText(until marker: String, seconds: Double) -> String {
+        var timeout = timeval(tv_sec: 0, tv_usec: 100_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let start = ContinuousClock.now
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        var text = ""
+        while elapsed(since: start) < seconds, !text.contains(marker) {
+            let received = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if received > 0 {
+                text += String(decoding: buffer[0..<received], as: UTF8.self)
+            } else if received == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                break
+            }
+        }
+        return text
+    }
 }
