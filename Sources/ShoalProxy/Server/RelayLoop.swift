@@ -1,4 +1,5 @@
 import NIOCore
+import ShoalCore
 import Synchronization
 
 /// Everything of one relay that belongs to one event loop: the member choice, the connection
@@ -12,7 +13,7 @@ final class RelayLoop {
     /// The loop's clock read once per timer tick: deadlines are set from it without a system
     /// call. The loop's, not the system's, so tests on an `EmbeddedEventLoop` move it by hand.
     private(set) var now: NIODeadline
-    private var connections: [ClientRelayHandler] = []
+    private var connections: [any RelayedConnection] = []
     private var tick: RepeatedTask?
     private var isStopping = false
     /// The first seven bytes of this loop's request ids: the relay's prefix, the loop's digit, `-`.
@@ -74,6 +75,10 @@ final class RelayLoop {
             try options.setOption(.allowRemoteHalfClosure, value: true)
         }
         let sync = channel.pipeline.syncOperations
+        if shared.configuration.serviceProtocol == .tcp {
+            try sync.addHandler(TCPRelayHandler(loop: self))
+            return
+        }
         // No HTTP codec: the relay handler reads requests from the bytes itself (`RequestReader`,
         // `+Pipelining`) and writes answers as bytes.
         let connectionGuard = ConnectionGuard()
@@ -83,7 +88,7 @@ final class RelayLoop {
         try sync.addHandler(relay)
     }
 
-    func register(_ connection: ClientRelayHandler) {
+    func register(_ connection: any RelayedConnection) {
         connection.registryIndex = connections.count
         connections.append(connection)
         if isStopping {
@@ -92,7 +97,7 @@ final class RelayLoop {
         }
     }
 
-    func unregister(_ connection: ClientRelayHandler) {
+    func unregister(_ connection: any RelayedConnection) {
         let index = connection.registryIndex
         guard index >= 0, index < connections.count, connections[index] === connection else { return }
         let last = connections.removeLast()
@@ -120,9 +125,9 @@ final class RelayLoop {
         return connections.compactMap { $0.quiesce() }
     }
 
-    /// Closes the connections that became tunnels (a drain's time is up).
+    /// Closes the connections that are tunnels: upgraded ones, and every TCP-mode one (a drain's time is up).
     func closeTunnels() {
-        for connection in connections where connection.machine.tunnel != nil { connection.closeNow() }
+        for connection in connections where connection.isTunnel { connection.closeNow() }
     }
 
     func closeAllClients() {

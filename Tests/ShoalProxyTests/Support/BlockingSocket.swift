@@ -7,13 +7,19 @@ import ShoalTesting
 /// A plain kernel socket, for tests that must see the kernel's own flow control: an event-loop
 /// client buffers writes in user space, which would hide whether the relay pushes back.
 final class BlockingSocket {
-    private let fd: Int32
+    private var fd: Int32
 
     init(port: Int) throws {
         fd = try LoopbackSocket.connect(port: port)
     }
 
-    deinit { close(fd) }
+    deinit { close() }
+
+    func close() {
+        guard fd >= 0 else { return }
+        Glibc.close(fd)
+        fd = -1
+    }
 
     /// Sends all of `text`, blocking.
     func send(_ text: String) throws {
