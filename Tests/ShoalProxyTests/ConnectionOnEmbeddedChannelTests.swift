@@ -217,15 +217,21 @@ import Testing
 @Suite struct UpgradeOnEmbeddedChannel {
     static let upgradeRequest = "GET /chat HTTP/1.1\r\nhost: x\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-key: k\r\n\r\n"
 
-    @Test func upgradeIsForwardedAndA101OpensATunnel() throws {
+    @Test func upgradeIsForwardedOnAFreshConnectionAndA101OpensATunnel() throws {
         let relay = try EmbeddedRelay()
         defer { relay.finish() }
+        try relay.send("GET /first HTTP/1.1\r\n\r\n")
+        try relay.memberAnswers(0, okResponse())
+        _ = try relay.received
+        _ = try relay.memberReceived(0)
+        // Not on the pooled connection: some servers switch only on a connection's first request.
         try relay.send(Self.upgradeRequest)
-        let forwarded = try relay.memberReceived(0)
+        #expect(try relay.memberReceived(0) == "")
+        let forwarded = try relay.memberReceived(1)
         #expect(forwarded.contains("upgrade: websocket\r\n"))
         #expect(forwarded.contains("connection: upgrade\r\n"))
         #expect(forwarded.contains("sec-websocket-key: k\r\n"))
-        try relay.memberAnswers(0, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nsec-websocket-accept: a\r\n\r\nfirst")
+        try relay.memberAnswers(1, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nsec-websocket-accept: a\r\n\r\nfirst")
         let answer = try relay.received
         #expect(answer.hasPrefix("HTTP/1.1 101 Switching Protocols\r\n"))
         #expect(answer.contains("Upgrade: websocket\r\n"))
@@ -233,13 +239,13 @@ import Testing
         #expect(answer.hasSuffix("\r\n\r\nfirst"))
         // Bytes both ways, unread: nothing here is HTTP any more.
         try relay.send("GET / HTTP/9.9 not http")
-        #expect(try relay.memberReceived(0) == "GET / HTTP/9.9 not http")
-        try relay.memberAnswers(0, "\u{1}\u{2}")
+        #expect(try relay.memberReceived(1) == "GET / HTTP/9.9 not http")
+        try relay.memberAnswers(1, "\u{1}\u{2}")
         #expect(try relay.received == "\u{1}\u{2}")
         #expect(relay.members.local?.inFlight == 1)
         relay.advance(by: .seconds(3600))  // No timeout ends a tunnel.
         #expect(relay.clientIsOpen)
-        _ = try relay.opened.channels[0].close().wait()
+        _ = try relay.opened.channels[1].close().wait()
         #expect(!relay.clientIsOpen)
         #expect(relay.members.local?.inFlight == 0)
     }
@@ -252,6 +258,17 @@ import Testing
         _ = try relay.client.close().wait()
         #expect(!relay.opened.channels[0].isActive)
         #expect(relay.members.local?.inFlight == 0)
+    }
+
+    @Test func aClientThatHalfClosedBeforeThe101HalfClosesTheTunnel() throws {
+        let relay = try EmbeddedRelay()
+        defer { relay.finish() }
+        try relay.send(Self.upgradeRequest)
+        relay.clientClosesInput()
+        try relay.memberAnswers(0, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+        #expect(try relay.received.hasPrefix("HTTP/1.1 101"))
+        // EmbeddedChannel closes fully on a half-close: the member's side is closed.
+        #expect(!relay.opened.channels[0].isActive)
     }
 
     @Test func aDeclinedUpgradeIsAnOrdinaryAnswerOnAKeptConnection() throws {

@@ -180,8 +180,9 @@ struct ClientConnectionStateMachine {
         /// Write the head to the client.
         case relay(http10: Bool, keepAlive: Bool, member: Member?)
         /// Write the `101` head to the client; from now on bytes go both ways unread (the
-        /// client's waiting ones first).
-        case openTunnel(member: Member?)
+        /// client's waiting ones first). `clientHalfClosed`: the client already sent its last
+        /// byte, so the member's side is half-closed at once.
+        case openTunnel(member: Member?, clientHalfClosed: Bool)
     }
 
     /// An answer relayed in full.
@@ -382,7 +383,9 @@ extension ClientConnectionStateMachine {
         withExchange { exchange in
             exchange.member = member
             exchange.stage = .choosingMember
-            guard exchange.forceFreshConnection else { return .pooledOrNew }
+            // An upgrade goes on a fresh connection: some servers (NIO's among them) switch
+            // protocols only on a connection's first request.
+            guard exchange.forceFreshConnection || exchange.request.upgrade != nil else { return .pooledOrNew }
             exchange.forceFreshConnection = false
             return .new
         } ?? .new
@@ -517,7 +520,7 @@ extension ClientConnectionStateMachine {
             exchange.responseStarted = true
             exchange.responseStatus = head.status
             state = .tunneling(exchange)
-            return .openTunnel(member: exchange.member)
+            return .openTunnel(member: exchange.member, clientHalfClosed: inputClosed)
         }
         let clientSentItsLast = inputClosed && !hasWaitingInput
         let closesAfterAnswer = closesAfterAnswer

@@ -24,7 +24,7 @@ extension ClientRelayHandler {
                        via: configuration.via, memberHeader: memberHeader)
             context.write(wrapOutboundOut(out), promise: nil)
             clientNeedsFlush = true
-        case .openTunnel(let member):
+        case .openTunnel(let member, let clientHalfClosed):
             member?.recordResponse(status: head.status, nanoseconds: NIODeadline.now().uptimeNanoseconds &- (machine.exchange?.startedAt ?? 0))
             var out = context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 64)
             head.write(into: &out, http10: false, keepAlive: false, passesChunks: true, via: configuration.via, memberHeader: nil)
@@ -34,6 +34,10 @@ extension ClientRelayHandler {
                 input = nil
                 connection.sendBody(waiting)
                 connection.flush()
+            }
+            if clientHalfClosed {
+                connection.closeOutput()
+                return
             }
             resumeReadsIfPossible()
         }

@@ -65,6 +65,7 @@ final class UpstreamConnection: ChannelDuplexHandler {
 
     /// Sends FIN: the client half-closed a tunnel.
     func closeOutput() {
+        context?.flush()
         context?.close(mode: .output, promise: nil)
     }
 
