@@ -33,8 +33,6 @@ struct ClientConnectionStateMachine {
         case discarding(deadline: NIODeadline)
         /// The connection is closing; nothing more happens.
         case closed
-        /// Only while an exchange is changed in place, so its buffers stay uniquely referenced.
-        case modifying
     }
 
     /// The timeouts and limits the decisions need, copied from the relay's configuration.
@@ -246,7 +244,7 @@ extension ClientConnectionStateMachine {
         switch state {
         case .idle, .discarding: true
         case .exchanging(let exchange): !exchange.requestEnded
-        case .tunneling, .closed, .modifying: false
+        case .tunneling, .closed: false
         }
     }
 
@@ -264,7 +262,7 @@ extension ClientConnectionStateMachine {
     var exchange: Exchange? {
         switch state {
         case .exchanging(let exchange), .tunneling(let exchange): exchange
-        case .idle, .discarding, .closed, .modifying: nil
+        case .idle, .discarding, .closed: nil
         }
     }
 
@@ -281,7 +279,7 @@ extension ClientConnectionStateMachine {
         case .exchanging(let exchange), .tunneling(let exchange):
             if case .relaying(let current) = exchange.stage { return current === connection }
             return false
-        case .idle, .discarding, .closed, .modifying:
+        case .idle, .discarding, .closed:
             return false
         }
     }
@@ -302,17 +300,14 @@ extension ClientConnectionStateMachine {
         switch state {
         case .idle(let deadline, _), .discarding(let deadline): deadline
         case .exchanging(let exchange): exchange.deadline
-        case .tunneling, .closed, .modifying: .distantFuture  // A tunnel ends when either side closes it.
+        case .tunneling, .closed: .distantFuture  // A tunnel ends when either side closes it.
         }
     }
 
     @inline(__always)
-    private mutating func withExchange<Result>(_ body: (inout Exchange) -> Result) -> Result? {
-        guard case .exchanging(var exchange) = state else { return nil }
-        state = .modifying
-        let result = body(&exchange)
-        state = .exchanging(exchange)
-        return result
+    private func withExchange<Result>(_ body: (Exchange) -> Result) -> Result? {
+        guard case .exchanging(let exchange) = state else { return nil }
+        return body(exchange)
     }
 }
 
@@ -441,7 +436,7 @@ extension ClientConnectionStateMachine {
         case .discarding:
             state = .discarding(deadline: now + settings.requestBodyIdleTimeout)
             return .drop
-        case .idle, .tunneling, .closed, .modifying:
+        case .idle, .tunneling, .closed:
             return .drop
         }
     }
@@ -459,7 +454,7 @@ extension ClientConnectionStateMachine {
             } ?? .none
         case .discarding:
             return .afterAnswer(afterAnswer(requestEnded: true, closes: false, now: now))
-        case .idle, .tunneling, .closed, .modifying:
+        case .idle, .tunneling, .closed:
             return .none
         }
     }
@@ -476,7 +471,7 @@ extension ClientConnectionStateMachine {
         case .discarding:
             state = .closed
             return .cutShort(nil)
-        case .idle, .tunneling, .closed, .modifying:
+        case .idle, .tunneling, .closed:
             return .none
         }
     }
@@ -501,7 +496,7 @@ extension ClientConnectionStateMachine {
         case .exchanging(let exchange): return exchange.responseStarted ? .cutShort(exchange) : .answerAndClose(exchange)
         case .tunneling(let exchange): return .cutShort(exchange)
         case .discarding: return .cutShort(nil)
-        case .idle, .closed, .modifying: return .answerAndClose(nil)
+        case .idle, .closed: return .answerAndClose(nil)
         }
     }
 }
@@ -516,7 +511,7 @@ extension ClientConnectionStateMachine {
             withExchange { $0.stage = .choosingMember }
             return .workerRefused(connection, member, code: code)
         }
-        if head.framing == .tunnel, case .exchanging(var exchange) = state {
+        if head.framing == .tunnel, case .exchanging(let exchange) = state {
             exchange.responseStarted = true
             exchange.responseStatus = head.status
             state = .tunneling(exchange)
@@ -554,7 +549,7 @@ extension ClientConnectionStateMachine {
     }
 
     mutating func responseEnd(from connection: UpstreamConnection, now: NIODeadline) -> FinishedAnswer? {
-        guard isCurrent(connection), case .exchanging(var exchange) = state else { return nil }
+        guard isCurrent(connection), case .exchanging(let exchange) = state else { return nil }
         exchange.stage = .choosingMember  // The connection is the handler's now, to pool or close.
         let closes = exchange.closesConnection || (inputClosed && !hasWaitingInput)
         let after = afterAnswer(requestEnded: exchange.requestEnded, closes: closes, now: now)
@@ -571,7 +566,7 @@ extension ClientConnectionStateMachine {
             state = .closed
             return .tunnelClosed(exchange)
         }
-        guard case .exchanging(var exchange) = state else { return .ignore }
+        guard case .exchanging(let exchange) = state else { return .ignore }
         exchange.stage = .choosingMember
         guard let member = exchange.member else {
             state = .exchanging(exchange)
@@ -663,7 +658,7 @@ extension ClientConnectionStateMachine {
             return .closeSilently
         case .exchanging(let exchange):
             return exchangeTimedOut(exchange, now: now)
-        case .tunneling, .closed, .modifying:
+        case .tunneling, .closed:
             return .none
         }
     }
@@ -710,7 +705,7 @@ extension ClientConnectionStateMachine {
         state = .closed
         switch previous {
         case .exchanging(let exchange), .tunneling(let exchange): return exchange
-        case .idle, .discarding, .closed, .modifying: return nil
+        case .idle, .discarding, .closed: return nil
         }
     }
 

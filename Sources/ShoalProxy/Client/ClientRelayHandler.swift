@@ -35,12 +35,14 @@ final class ClientRelayHandler: ChannelDuplexHandler {
     /// This handler's slot in the loop's connection list (for deadline checks).
     var registryIndex = -1
 
-    var machine: ClientConnectionStateMachine
+    /// Unchecked: the machine's events are pure (they call nothing back), so no access to it can
+    /// overlap another; the runtime's exclusivity checks on it cost 4 % of a 1 KB request's CPU.
+    @exclusivity(unchecked) var machine: ClientConnectionStateMachine
     /// The client's bytes not read yet: a pipelined request waiting for the current one's answer.
-    var input: ByteBuffer? {
+    @exclusivity(unchecked) var input: ByteBuffer? {
         didSet { machine.hasWaitingInput = (input?.readableBytes ?? 0) > 0 }
     }
-    var reader: RequestReader
+    @exclusivity(unchecked) var reader: RequestReader
 
     // Plumbing only: batching of flushes and reads.
     /// A `read()` held back for backpressure.
