@@ -70,6 +70,9 @@ struct ClientConnectionStateMachine {
     /// Client bytes wait, unread, for the request in progress to be answered (a pipelined
     /// request): kept up to date by the handler.
     var hasWaitingInput = false
+    /// The last request's exchange, once the handler has released it: the next request's, so a
+    /// connection allocates one, not one per request.
+    private var spare: Exchange?
     /// Moves on with every request, so late callbacks (connect, admission) can tell theirs is gone.
     private(set) var generation = 0
     let settings: Settings
@@ -331,8 +334,14 @@ extension ClientConnectionStateMachine {
         guard case .idle = state else { return .closeNow }
         generation &+= 1
         let isReplayable = settings.retryIdempotentRequests && !head.hasBody && head.method != .other
-        state = .exchanging(Exchange(request: head, requestID: requestID, upstreamHead: upstreamHead, startedAt: startedAt,
-                                     isReplayable: isReplayable, deadline: .distantFuture))
+        if let spare {
+            self.spare = nil
+            spare.restart(request: head, requestID: requestID, upstreamHead: upstreamHead, startedAt: startedAt, isReplayable: isReplayable)
+            state = .exchanging(spare)
+        } else {
+            state = .exchanging(Exchange(request: head, requestID: requestID, upstreamHead: upstreamHead, startedAt: startedAt,
+                                         isReplayable: isReplayable, deadline: .distantFuture))
+        }
         if let length = head.contentLength, length > settings.maxRequestBodyBytes {
             let limit = settings.maxRequestBodyBytes
             return .fail(fail(RelayError(.bodyTooLarge, "request body of \(length) bytes exceeds the limit of \(limit)"),
@@ -556,6 +565,8 @@ extension ClientConnectionStateMachine {
         // A connection that carried an upgrade request is not reused even when the member
         // declined: some servers stop parsing HTTP on a connection that asked to switch.
         let reusable = exchange.requestSent && exchange.request.upgrade == nil
+        // The handler releases it before it reads on, so before the next request can start.
+        spare = exchange
         return FinishedAnswer(exchange: exchange, connection: connection, connectionReusable: reusable, after: after)
     }
 
