@@ -164,9 +164,11 @@ let package = Package(
         .testTarget(name: "ShoalManifestTests", dependencies: ["ShoalManifest", "ShoalCore", "ShoalTesting"]),
         .testTarget(name: "PVMTests", dependencies: ["PVM", "ShoalTesting", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "ShoalProxyTests", dependencies: [
-            "ShoalProxy", "ShoalCore", "ShoalTesting", "ShoalWorker", "ShoalWorkerProtocol", "PVM",
+            "ShoalProxy", "ShoalCore", "ShoalTesting", "ShoalWorker", "ShoalWorkerProtocol", "PVM", "ShoalInstance",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOWebSocket", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),

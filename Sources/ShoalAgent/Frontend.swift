@@ -71,6 +71,7 @@ public final class Frontend: Service {
         relayConfiguration.port = configuration.port ?? manifest.port
         relayConfiguration.memberHeader = configuration.memberHeader
         relayConfiguration.shutdownGracePeriod = manifest.drainTimeout.timeAmount
+        relayConfiguration.serviceProtocol = manifest.serviceProtocol
         let relay = HTTPRelayServer.serviceManager(
             local: try SocketAddress(ipAddress: instance.host, port: instance.port),
             dispatcher: Dispatcher(policy: configuration.policy, thresholds: manifest.thresholds),

@@ -31,6 +31,8 @@ public struct ServiceManifest: Sendable, Hashable, Codable {
     public var weight: Int
     /// How long a drain may take before the remaining requests are cut off.
     public var drainTimeout: Duration
+    /// What the service speaks, so what the front-end and the worker relay.
+    public var serviceProtocol: ServiceProtocol
 
     public init(
         name: String,
@@ -45,7 +47,8 @@ public struct ServiceManifest: Sendable, Hashable, Codable {
         backends: BackendRange = BackendRange(),
         priority: Int = 0,
         weight: Int = 1,
-        drainTimeout: Duration = .seconds(30)
+        drainTimeout: Duration = .seconds(30),
+        serviceProtocol: ServiceProtocol = .http
     ) {
         self.name = name
         self.frontend = frontend
@@ -60,6 +63,7 @@ public struct ServiceManifest: Sendable, Hashable, Codable {
         self.priority = priority
         self.weight = weight
         self.drainTimeout = drainTimeout
+        self.serviceProtocol = serviceProtocol
     }
 
     public static let defaultFrontend = "localhost"
@@ -68,6 +72,16 @@ public struct ServiceManifest: Sendable, Hashable, Codable {
     public func arguments(forPort port: Int) -> [String] {
         arguments.map { $0.replacing("{port}", with: String(port)) }
     }
+}
+
+/// The manifest's `protocol`.
+public enum ServiceProtocol: String, Sendable, Hashable, Codable, CaseIterable {
+    /// HTTP/1.1 (and upgrades such as WebSocket): relayed request by request; load is requests
+    /// in progress.
+    case http
+    /// Any TCP protocol (a database, a cache, a line protocol): relayed as bytes, connection by
+    /// connection; load is connections in progress.
+    case tcp
 }
 
 /// The paper's two thresholds, in requests in progress on one member.

@@ -38,6 +38,17 @@ public enum HealthProbe {
         }
     }
 
+    /// Whether a TCP connection to the service is accepted in time (for `protocol: tcp`).
+    public static func connects(
+        host: String, port: Int, timeout: TimeAmount = .seconds(1),
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async -> Bool {
+        guard let channel = try? await ClientBootstrap(group: group).connectTimeout(timeout).connect(host: host, port: port).get()
+        else { return false }
+        try? await channel.close()
+        return true
+    }
+
     private final class StatusCatcher: ChannelInboundHandler {
         typealias InboundIn = HTTPClientResponsePart
         let status: EventLoopPromise<HTTPResponseStatus>

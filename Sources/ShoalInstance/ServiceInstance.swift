@@ -79,7 +79,7 @@ public final class ServiceInstance: Service {
         let deadline = clock.now.advanced(by: timeout)
         while clock.now < deadline {
             if let status = process.exitStatus { return .exited(status) }
-            if await HealthProbe.check(host: host, port: port, path: manifest.healthCheckPath) { return .ready }
+            if await probe() { return .ready }
             try? await Task.sleep(for: .milliseconds(20))
         }
         return .timedOut
@@ -88,7 +88,15 @@ public final class ServiceInstance: Service {
     /// Whether the health check answers 2xx now.
     public func isHealthy() async -> Bool {
         guard process.exitStatus == nil else { return false }
-        return await HealthProbe.check(host: host, port: port, path: manifest.healthCheckPath)
+        return await probe()
+    }
+
+    /// An HTTP service answers its health-check path; a TCP one accepts a connection.
+    private func probe() async -> Bool {
+        switch manifest.serviceProtocol {
+        case .http: await HealthProbe.check(host: host, port: port, path: manifest.healthCheckPath)
+        case .tcp: await HealthProbe.connects(host: host, port: port)
+        }
     }
 
     /// In a daemon's `ServiceGroup` (first, so it stops last): runs until graceful shutdown, then

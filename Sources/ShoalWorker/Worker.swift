@@ -65,6 +65,7 @@ public final class Worker: Service {
         relayConfiguration.host = configuration.listenHost
         relayConfiguration.port = configuration.port
         relayConfiguration.shutdownGracePeriod = manifest.drainTimeout.timeAmount
+        relayConfiguration.serviceProtocol = manifest.serviceProtocol
         let relay = HTTPRelayServer.worker(
             upstream: try SocketAddress(ipAddress: instance.host, port: instance.port),
             limits: Admission.Limits(maxConcurrent: manifest.concurrency,

@@ -57,6 +57,12 @@ import Testing
         #expect(m.backends == BackendRange(min: 0, max: 5))
     }
 
+    @Test func protocolDefaultsToHTTPAndTakesTCP() throws {
+        #expect(try manifest(minimal).get().manifest.serviceProtocol == .http)
+        #expect(try manifest(minimal + "protocol: tcp\n").get().manifest.serviceProtocol == .tcp)
+        #expect(try manifest(minimal + "protocol: \"http\"\n").get().manifest.serviceProtocol == .http)
+    }
+
     @Test(arguments: [
         ("30", Duration.seconds(30)), ("\"45\"", .seconds(45)), ("250ms", .milliseconds(250)), ("30s", .seconds(30)),
         ("2m", .seconds(120)), ("1h", .seconds(3600)), ("3600", .seconds(3600)), ("1ms", .milliseconds(1)),
@@ -110,6 +116,10 @@ import Testing
         ("drain_timeout: 61m", "m.yaml:4:16: drain_timeout must be more than 0 and at most 1h, found 61m"),
         ("drain_timeout: -5", "m.yaml:4:16: drain_timeout must be more than 0 and at most 1h, found -5"),
         ("drain_timeout: 99999999999999999999s", "m.yaml:4:16: drain_timeout must be more than 0 and at most 1h, found 99999999999999999999s"),
+        // The protocol.
+        ("protocol: udp", "m.yaml:4:11: protocol must be 'http' or 'tcp', found \"udp\""),
+        ("protocol: HTTP", "m.yaml:4:11: protocol must be 'http' or 'tcp', found \"HTTP\""),
+        ("protocol: 1", "m.yaml:4:11: expected a string, found integer 1"),
         // Strings with rules.
         ("health_check: health", #"m.yaml:4:15: health_check must be a path starting with '/', found "health""#),
         ("frontend: \"\"", #"m.yaml:4:11: frontend must be a host name, found """#),

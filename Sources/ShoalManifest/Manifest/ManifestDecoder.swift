@@ -6,7 +6,7 @@ public enum ManifestDecoder {
     /// Every key a manifest may have, in documentation order.
     public static let keys = [
         "name", "frontend", "command", "args", "env", "port", "health_check", "concurrency",
-        "thresholds", "backends", "priority", "weight", "drain_timeout",
+        "thresholds", "backends", "priority", "weight", "drain_timeout", "protocol",
     ]
 
     /// Decodes one manifest. `root` is nil for an empty file.
@@ -44,6 +44,7 @@ public enum ManifestDecoder {
         let priority = fields.optional("priority") { node, name throws(Diagnostic) in try node.int(name, in: 0...100) }
         let weight = fields.optional("weight") { node, name throws(Diagnostic) in try node.int(name, in: 1...1000) }
         let drainTimeout = fields.optional("drain_timeout") { node, name throws(Diagnostic) in try ManifestDuration.read(node, name: name) }
+        let serviceProtocol = fields.optional("protocol") { node, name throws(Diagnostic) in try ManifestValues.serviceProtocol(node, name) }
 
         var marks: [String: YAMLMark] = [:]
         for pair in fields.entries {
@@ -68,7 +69,8 @@ public enum ManifestDecoder {
             backends: backends,
             priority: priority ?? 0,
             weight: weight ?? 1,
-            drainTimeout: drainTimeout ?? .seconds(30)
+            drainTimeout: drainTimeout ?? .seconds(30),
+            serviceProtocol: serviceProtocol ?? .http
         )
         draft.manifest = LoadedManifest(manifest: manifest, file: file, marks: marks)
         return draft

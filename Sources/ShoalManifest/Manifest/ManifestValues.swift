@@ -28,6 +28,16 @@ enum ManifestValues {
         return text
     }
 
+    /// `http` or `tcp`.
+    static func serviceProtocol(_ node: YAMLNode, _ name: String) throws(Diagnostic) -> ServiceProtocol {
+        let text = try node.string()
+        guard let value = ServiceProtocol(rawValue: text) else {
+            let choices = ServiceProtocol.allCases.map { "'\($0.rawValue)'" }.joined(separator: " or ")
+            throw node.mark.diagnostic("\(name) must be \(choices), found \(YAMLNode.quoted(text))")
+        }
+        return value
+    }
+
     static func path(_ node: YAMLNode, _ name: String) throws(Diagnostic) -> String {
         let text = try node.string()
         guard text.hasPrefix("/"), !text.contains(where: \.isWhitespace) else {

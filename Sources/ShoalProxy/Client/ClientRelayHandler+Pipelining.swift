@@ -7,26 +7,9 @@ import NIOCore
 /// the client's reads during every answer; releasing them costs two `epoll_ctl` system calls per
 /// request. Here reads are held only while a pipelined request actually waits.
 extension ClientRelayHandler {
-    /// Whether bytes arriving now belong to the request in progress (or start the next).
-    var isTakingCurrentRequest: Bool {
-        switch phase {
-        case .idle: true
-        case .closed: false
-        case .awaitingAdmission, .connecting, .exchanging, .discarding: !requestEnded
-        }
-    }
-
-    /// Client bytes wait for the request in progress to be answered.
-    var hasWaitingInput: Bool { (input?.readableBytes ?? 0) > 0 }
-
-    /// The client half-closed and every request it sent has had its turn: the current answer is
-    /// its last, so the connection closes after it.
-    var clientSentItsLast: Bool { inputClosed && !hasWaitingInput }
-
     /// Reads as much of ``input`` as the request in progress can take, handing each part to it;
     /// a malformed request is answered (when its turn comes, so after the ones before it). Then,
-    /// with nothing waiting: reads from the client again; once idle, times a started head or
-    /// closes a half-closed connection.
+    /// with nothing waiting, reads from the client again.
     ///
     /// `inClientRead`: called from a client read, whose `channelReadComplete` flushes what went to
     /// the member. Called otherwise (a pipelined request's turn came), it flushes itself.
@@ -35,14 +18,14 @@ extension ClientRelayHandler {
         guard !isProcessingInput else { return }
         isProcessingInput = true
         defer { isProcessingInput = false }
-        while isTakingCurrentRequest {
+        while machine.isTakingCurrentRequest {
             var bytes = input ?? Self.noBytes
             input = nil
             let event: RequestReader.Event?
             do {
                 event = try reader.next(&bytes)
             } catch {
-                requestUnparsable(error)
+                requestUnreadable(error)
                 return
             }
             if bytes.readableBytes > 0 { input = bytes }
@@ -57,20 +40,12 @@ extension ClientRelayHandler {
         }
         if !inClientRead, upstreamNeedsFlush {
             upstreamNeedsFlush = false
-            upstream?.flush()
+            machine.exchange?.upstream?.flush()
         }
-        guard !hasWaitingInput else { return }
-        if phase == .idle {
-            if inputClosed {
-                closeGracefully()
-                return
-            }
-            if reader.isMidRequest, !sawRequestBytes {
-                // Part of a head is in: the head timeout runs, not the idle one (so a slow head
-                // is told from an idle keep-alive connection).
-                sawRequestBytes = true
-                deadline = loop.now + configuration.requestHeadTimeout
-            }
+        guard !machine.hasWaitingInput else { return }
+        if machine.inputExhausted(midRequest: reader.isMidRequest, now: loop.now) == .close {
+            closeGracefully()
+            return
         }
         // Reads were held while the request waited; the rest of its body may still be to come.
         resumeReadsIfPossible()

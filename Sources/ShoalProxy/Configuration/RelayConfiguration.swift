@@ -7,6 +7,9 @@ import ShoalCore
 /// Timeouts are checked by one timer per event loop every ``timerResolution``, so each fires
 /// within one resolution of its nominal value; that keeps timers off the per-request path.
 public struct RelayConfiguration: Sendable, Hashable {
+    /// What is relayed: HTTP/1.1 request by request (the default), or, for `protocol: tcp`,
+    /// bytes connection by connection.
+    public var serviceProtocol: ServiceProtocol = .http
     /// Address to listen on.
     public var host: String
     /// Port to listen on (0: any free port; ``HTTPRelayServer/localAddress`` tells which).

@@ -43,6 +43,8 @@ enum ForwardedHeaders {
                     return
                 case 17 where setsProto && HopByHopHeaders.equalsLowercase(name, "x-forwarded-proto"):
                     return
+                case 7 where head.upgrade != nil && HopByHopHeaders.equalsLowercase(name, "upgrade"):
+                    break  // Passed on with `Connection: upgrade`: the member decides whether to switch.
                 default:
                     if HopByHopHeaders.isHopByHop(name) || head.connectionNamed.contains(where: { HopByHopHeaders.sameName(name, $0) }) {
                         return
@@ -56,6 +58,7 @@ enum ForwardedHeaders {
         /// The relay's own lines, after the client's (while `bytes` still holds the values appended to).
         func writeAdded(forwardedFor: [UnsafeRawBufferPointer], via: [UnsafeRawBufferPointer]) {
             if head.isChunked { buffer.writeStaticString("transfer-encoding: chunked\r\n") }
+            if head.upgrade != nil { buffer.writeStaticString("connection: upgrade\r\n") }
             writeHeader("x-forwarded-for", appending: clientAddress, to: forwardedFor, into: &buffer)
             if setsProto { writeHeader("x-forwarded-proto", configuration.forwardedProto, into: &buffer) }
             if !keepsRequestID { writeHeader("x-request-id", requestID, into: &buffer) }
@@ -94,7 +97,7 @@ enum ForwardedHeaders {
         switch framing {
         case .empty, .length: true
         case .chunked: !http10
-        case .untilClose: false
+        case .untilClose, .tunnel: false
         }
     }
 }

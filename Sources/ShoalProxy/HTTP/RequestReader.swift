@@ -42,6 +42,11 @@ struct RequestReader {
         var needsEditing = false
         /// Lower-case names listed in `Connection` (besides hop-by-hop ones): dropped too.
         var connectionNamed: [String] = []
+        /// The protocol the client asks to switch to (`Upgrade`, with `Connection: upgrade`, in an
+        /// HTTP/1.1 request without a body), passed on to the member; `nil` for none. `h2c` is
+        /// never passed on: the relay speaks HTTP/1.1 to members, so such a request is served as
+        /// a plain HTTP/1.1 one (RFC 9110 §7.8 lets a server ignore `Upgrade`).
+        var upgrade: String?
 
         var hasBody: Bool { isChunked || (contentLength ?? 0) > 0 }
 
@@ -209,6 +214,8 @@ struct RequestReader {
                         method: method, isHTTP10: isHTTP10, keepAlive: !isHTTP10)
 
         var transferEncodings = 0
+        var upgradeValue: UnsafeRawBufferPointer?
+        var upgradeToken = false
         var closeToken = false
         var keepAliveToken = false
         var count = 0
@@ -257,6 +264,9 @@ struct RequestReader {
                 head.needsEditing = true
             case 3 where HopByHopHeaders.equalsLowercase(name, "via"):
                 head.needsEditing = true
+            case 7 where HopByHopHeaders.equalsLowercase(name, "upgrade"):
+                if upgradeValue == nil { upgradeValue = value }
+                head.needsEditing = true
             case 10 where HopByHopHeaders.equalsLowercase(name, "connection"):
                 head.needsEditing = true
                 HTTPSyntax.forEachToken(value) { token in
@@ -264,6 +274,8 @@ struct RequestReader {
                         closeToken = true
                     } else if HopByHopHeaders.equalsLowercase(token, "keep-alive") {
                         keepAliveToken = true
+                    } else if HopByHopHeaders.equalsLowercase(token, "upgrade") {
+                        upgradeToken = true
                     } else if !HopByHopHeaders.isHopByHop(token) {
                         head.connectionNamed.append(String(decoding: token, as: UTF8.self).lowercased())
                     }
@@ -277,6 +289,17 @@ struct RequestReader {
             if isHTTP10 { throw MalformedHTTP("Transfer-Encoding in an HTTP/1.0 request") }
         }
         head.keepAlive = isHTTP10 ? keepAliveToken && !closeToken : !closeToken
+        if let upgradeValue, upgradeToken, !isHTTP10, !head.hasBody, !isH2C(upgradeValue) {
+            head.upgrade = String(decoding: upgradeValue, as: UTF8.self)
+        }
         return head
+    }
+
+    /// An `Upgrade` whose first protocol is `h2c` (cleartext HTTP/2), which the relay refuses by ignoring it.
+    private static func isH2C(_ value: UnsafeRawBufferPointer) -> Bool {
+        var first: UnsafeRawBufferPointer?
+        HTTPSyntax.forEachToken(value) { token in if first == nil { first = token } }
+        guard let first else { return true }
+        return HopByHopHeaders.equalsLowercase(first, "h2c")
     }
 }

@@ -17,6 +17,9 @@ struct ResponseReader {
         case chunked
         /// Until the member closes the connection.
         case untilClose
+        /// `101 Switching Protocols` to a request that asked for it: from here on, bytes both
+        /// ways, until either side closes.
+        case tunnel
     }
 
     /// The parts of a head the relay acts on; ``bytes`` holds the whole head for copying.
@@ -50,10 +53,13 @@ struct ResponseReader {
         case body(remaining: Int)
         case chunked(ChunkedScanner)
         case untilClose
+        case tunnel
         case done
     }
 
     private var state = State.head
+    /// The request asked to switch protocols, so a `101` opens a tunnel.
+    private var upgradeRequested = false
     private var head: HTTPSyntax.HeadGatherer
     private var requestIsHEAD = false
     /// Pass on only the data of a chunked body (for an HTTP/1.0 client, which can't read chunks).
@@ -64,11 +70,12 @@ struct ResponseReader {
     }
 
     /// Ready for the answer to a new request.
-    mutating func expectResponse(toHEAD isHEAD: Bool, dechunk: Bool) {
+    mutating func expectResponse(toHEAD isHEAD: Bool, dechunk: Bool, upgrade: Bool = false) {
         state = .head
         head.reset()
         requestIsHEAD = isHEAD
         self.dechunk = dechunk
+        upgradeRequested = upgrade
     }
 
     /// Whether the answer is complete.
@@ -93,8 +100,13 @@ struct ResponseReader {
                 guard let headBytes = try self.head.take(&buffer, tooLarge: MalformedHTTP("the member's response head is too large"))
                 else { return nil }
                 head = try Self.parse(headBytes, requestIsHEAD: requestIsHEAD)
-                // `101` would switch protocols, which the relay does not relay.
-                if head.status == 101 { throw MalformedHTTP("the member switched protocols (101), which the relay does not support") }
+                if head.status == 101 {
+                    guard upgradeRequested else { throw MalformedHTTP("the member switched protocols (101) unasked") }
+                    head.framing = .tunnel
+                    head.keepsAlive = false
+                    state = .tunnel
+                    return .head(head)
+                }
                 // Interim answers (`100 Continue`, `103 Early Hints`) are dropped: the relay sent its own `100`.
             } while head.status < 200
             switch head.framing {
@@ -102,6 +114,7 @@ struct ResponseReader {
             case .length(let length): state = .body(remaining: length)
             case .chunked: state = .chunked(ChunkedScanner())
             case .untilClose: state = .untilClose
+            case .tunnel: state = .tunnel
             }
             return .head(head)
         case .body(let remaining):
@@ -120,7 +133,7 @@ struct ResponseReader {
                 if scanner.isDone { return nil }
             }
             return nil
-        case .untilClose:
+        case .untilClose, .tunnel:
             guard buffer.readableBytes > 0 else { return nil }
             return .body(buffer.readSlice(length: buffer.readableBytes)!)
         case .done:
@@ -241,7 +254,9 @@ extension ResponseReader.Head {
                 if !dropsHeader(name, passesChunks: passesChunks, memberHeader: memberHeader?.name) { out.writeBytes(line) }
             }
         }
-        if http10 {
+        if framing == .tunnel {
+            out.writeStaticString("connection: upgrade\r\n")
+        } else if http10 {
             if keepAlive { out.writeStaticString("connection: keep-alive\r\n") }
         } else if !keepAlive {
             out.writeStaticString("connection: close\r\n")
@@ -263,6 +278,7 @@ extension ResponseReader.Head {
     private func dropsHeader(_ name: UnsafeRawBufferPointer, passesChunks: Bool, memberHeader: String?) -> Bool {
         if HopByHopHeaders.equalsLowercase(name, "transfer-encoding") { return !passesChunks }
         if HopByHopHeaders.equalsLowercase(name, "content-length") { return hasTransferEncoding }
+        if framing == .tunnel, HopByHopHeaders.equalsLowercase(name, "upgrade") { return false }
         if HopByHopHeaders.isHopByHop(name) { return true }
         if let memberHeader, HopByHopHeaders.sameName(name, memberHeader) { return true }
         return connectionNamed.contains { HopByHopHeaders.sameName(name, $0) }

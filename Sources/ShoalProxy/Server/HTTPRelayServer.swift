@@ -165,9 +165,31 @@ public final class HTTPRelayServer: Sendable {
     /// member (and be reported as one), while a `503` says exactly what is going on. The
     /// front-end has stopped routing here before the drain order (the paper's step order), so in
     /// practice nothing new arrives.
+    ///
+    /// Open tunnels (upgraded connections such as WebSockets) are in flight until either side
+    /// closes them: the drain waits for them for up to ``RelayConfiguration/shutdownGracePeriod``
+    /// (the manifest's `drain_timeout`), then closes them.
     public func drain() async throws {
         admission.beginDrain()
-        try await admission.drained()
+        let drained = try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask { [admission] in
+                try await admission.drained()
+                return true
+            }
+            group.addTask { [configuration] in
+                try await Task.sleep(for: .nanoseconds(configuration.shutdownGracePeriod.nanoseconds))
+                return false
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? true
+        }
+        if !drained {
+            let loops = self.loops.withLockedValue { Array($0.values) }
+            for bound in loops {
+                try? await bound.eventLoop.submit { bound.value.closeTunnels() }.get()
+            }
+            try await admission.drained()
+        }
     }
 
     /// Graceful shutdown: stops accepting, lets every in-flight request finish (for at most

@@ -1,4 +1,5 @@
 import NIOCore
+import ShoalCore
 import Synchronization
 
 /// Everything of one relay that belongs to one event loop: the member choice, the connection
@@ -9,21 +10,22 @@ final class RelayLoop {
     let shared: RelayShared
     let router: LoopRouter
     let pool: UpstreamPool
-    /// A clock read once per timer tick: deadlines are set from it without a system call.
+    /// The loop's clock read once per timer tick: deadlines are set from it without a system
+    /// call. The loop's, not the system's, so tests on an `EmbeddedEventLoop` move it by hand.
     private(set) var now: NIODeadline
-    private var connections: [ClientRelayHandler] = []
+    private var connections: [any RelayedConnection] = []
     private var tick: RepeatedTask?
     private var isStopping = false
     /// The first seven bytes of this loop's request ids: the relay's prefix, the loop's digit, `-`.
     private let requestIDPrefix: [UInt8]
     private var requestCount: UInt32 = 0
 
-    init(eventLoop: any EventLoop, shared: RelayShared) {
+    init(eventLoop: any EventLoop, shared: RelayShared, connector: UpstreamPool.Connector? = nil) {
         self.eventLoop = eventLoop
         self.shared = shared
         self.router = LoopRouter(table: shared.members)
-        self.pool = UpstreamPool(eventLoop: eventLoop, shared: shared)
-        self.now = .now()
+        self.pool = UpstreamPool(eventLoop: eventLoop, shared: shared, connector: connector)
+        self.now = eventLoop.now
         let loopNumber = shared.loopCount.add(1, ordering: .relaxed).oldValue
         requestIDPrefix = shared.requestIDPrefix + [Self.hexDigit(UInt32(loopNumber & 0xF)), UInt8(ascii: "-")]
     }
@@ -73,6 +75,10 @@ final class RelayLoop {
             try options.setOption(.allowRemoteHalfClosure, value: true)
         }
         let sync = channel.pipeline.syncOperations
+        if shared.configuration.serviceProtocol == .tcp {
+            try sync.addHandler(TCPRelayHandler(loop: self))
+            return
+        }
         // No HTTP codec: the relay handler reads requests from the bytes itself (`RequestReader`,
         // `+Pipelining`) and writes answers as bytes.
         let connectionGuard = ConnectionGuard()
@@ -82,7 +88,7 @@ final class RelayLoop {
         try sync.addHandler(relay)
     }
 
-    func register(_ connection: ClientRelayHandler) {
+    func register(_ connection: any RelayedConnection) {
         connection.registryIndex = connections.count
         connections.append(connection)
         if isStopping {
@@ -91,7 +97,7 @@ final class RelayLoop {
         }
     }
 
-    func unregister(_ connection: ClientRelayHandler) {
+    func unregister(_ connection: any RelayedConnection) {
         let index = connection.registryIndex
         guard index >= 0, index < connections.count, connections[index] === connection else { return }
         let last = connections.removeLast()
@@ -103,7 +109,7 @@ final class RelayLoop {
     }
 
     private func onTick() {
-        now = .now()
+        now = eventLoop.now
         router.refreshIfNeeded()
         pool.sweep(now: now)
         for connection in connections {
@@ -117,6 +123,11 @@ final class RelayLoop {
     func beginStopping() -> [EventLoopFuture<Void>] {
         isStopping = true
         return connections.compactMap { $0.quiesce() }
+    }
+
+    /// Closes the connections that are tunnels: upgraded ones, and every TCP-mode one (a drain's time is up).
+    func closeTunnels() {
+        for connection in connections where connection.isTunnel { connection.closeNow() }
     }
 
     func closeAllClients() {

@@ -42,9 +42,9 @@ final class UpstreamConnection: ChannelDuplexHandler {
 
     /// Starts a request with its head (bytes, see ``ForwardedHeaders``); the answer is to a `HEAD`
     /// or not, and, for an HTTP/1.0 client, a chunked one is passed on without its chunk framing.
-    func sendHead(_ head: ByteBuffer, toHEAD: Bool, dechunkResponse: Bool) {
+    func sendHead(_ head: ByteBuffer, toHEAD: Bool, dechunkResponse: Bool, upgrade: Bool) {
         guard let context else { return }
-        reader.expectResponse(toHEAD: toHEAD, dechunk: dechunkResponse)
+        reader.expectResponse(toHEAD: toHEAD, dechunk: dechunkResponse, upgrade: upgrade)
         context.write(wrapOutboundOut(head), promise: nil)
     }
 
@@ -61,6 +61,12 @@ final class UpstreamConnection: ChannelDuplexHandler {
 
     func close() {
         context?.close(promise: nil)
+    }
+
+    /// Sends FIN: the client half-closed a tunnel.
+    func closeOutput() {
+        context?.flush()
+        context?.close(mode: .output, promise: nil)
     }
 
     func pauseReads() {

@@ -10,13 +10,18 @@ import Synchronization
 /// per member, and closed after ``RelayConfiguration/pooledConnectionIdleTimeout`` or as soon as
 /// their member is removed.
 final class UpstreamPool {
+    /// Opens a channel to a member in place of TCP (tests hand in `EmbeddedChannel`s).
+    typealias Connector = (Member) -> EventLoopFuture<any Channel>
+
     private let eventLoop: any EventLoop
+    private let connector: Connector?
     private let shared: RelayShared
     private let maxIdlePerMember: Int
     private var idle: [ObjectIdentifier: [UpstreamConnection]] = [:]
 
-    init(eventLoop: any EventLoop, shared: RelayShared) {
+    init(eventLoop: any EventLoop, shared: RelayShared, connector: Connector? = nil) {
         self.eventLoop = eventLoop
+        self.connector = connector
         self.shared = shared
         self.maxIdlePerMember = shared.configuration.maxIdleConnectionsPerMember
     }
@@ -65,6 +70,19 @@ final class UpstreamPool {
     /// Opens a new connection to `member` on this loop; `completion` runs on this loop.
     func connect(to member: Member, completion: @escaping (Result<UpstreamConnection, any Error>) -> Void) {
         shared.statistics.upstreamConnections.add(1, ordering: .relaxed)
+        if let connector {
+            connector(member).assumeIsolated().whenComplete { [weak self] result in
+                completion(result.flatMap { channel in
+                    Result {
+                        let connection = UpstreamConnection(member: member)
+                        try channel.pipeline.syncOperations.addHandler(connection)
+                        connection.pool = self
+                        return connection
+                    }
+                })
+            }
+            return
+        }
         let configuration = shared.configuration
         ClientBootstrap(group: eventLoop)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)

@@ -7,13 +7,19 @@ import ShoalTesting
 /// A plain kernel socket, for tests that must see the kernel's own flow control: an event-loop
 /// client buffers writes in user space, which would hide whether the relay pushes back.
 final class BlockingSocket {
-    private let fd: Int32
+    private var fd: Int32
 
     init(port: Int) throws {
         fd = try LoopbackSocket.connect(port: port)
     }
 
-    deinit { close(fd) }
+    deinit { close() }
+
+    func close() {
+        guard fd >= 0 else { return }
+        Glibc.close(fd)
+        fd = -1
+    }
 
     /// Sends all of `text`, blocking.
     func send(_ text: String) throws {
@@ -61,5 +67,23 @@ final class BlockingSocket {
             }
         }
         return total
+    }
+
+    /// Receives text until it contains `marker`, the peer closes, or `seconds` pass.
+    func receiveText(until marker: String, seconds: Double) -> String {
+        var timeout = timeval(tv_sec: 0, tv_usec: 100_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let start = ContinuousClock.now
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        var text = ""
+        while elapsed(since: start) < seconds, !text.contains(marker) {
+            let received = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if received > 0 {
+                text += String(decoding: buffer[0..<received], as: UTF8.self)
+            } else if received == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                break
+            }
+        }
+        return text
     }
 }
