@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import ShoalCore
 import ShoalProxy
+import ShoalTesting
 import Testing
 
 /// The fuzzers of `HTTPFuzzTests`, extended to upgrade requests (to a real WebSocket server) and

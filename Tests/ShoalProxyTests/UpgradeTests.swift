@@ -2,6 +2,7 @@ import NIOCore
 import NIOHTTP1
 import NIOWebSocket
 import ShoalProxy
+import ShoalTesting
 import Testing
 
 /// `Upgrade` through the relay: a real WebSocket client (NIOWebSocket) and an ordinary
