@@ -27,7 +27,7 @@ import ShoalClient
 
     @Test func acquireRoundTrip() async throws {
         let server = try await TestHTTPServer.start(Self.broker)
-        let client = try BrokerClient(baseURL: "http://127.0.0.1:\(server.port)", token: "secret")
+        let client = try BrokerClient(baseURL: "http://127.0.0.1:\(server.port)", token: "secret", timeout: .seconds(30))
 
         let lease = try await client.acquire(AcquireRequest(frontend: "a@fe", reason: "level High"))
         #expect(lease == Self.lease)
@@ -72,7 +72,7 @@ import ShoalClient
 
     @Test func anUndecodableAnswerSaysWhatWasExpected() async throws {
         let server = try await TestHTTPServer.start { _ in .json(.ok, #"{"hosts": 3}"#) }
-        let client = try BrokerClient(baseURL: "http://127.0.0.1:\(server.port)", token: nil)
+        let client = try BrokerClient(baseURL: "http://127.0.0.1:\(server.port)", token: nil, timeout: .seconds(30))
 
         let error = try await #require(throws: BrokerClientError.self) { try await client.pool() }
         guard case .badAnswer(let expected, _) = error.kind else { Issue.record("\(error)"); return }
@@ -102,9 +102,11 @@ import ShoalClient
         #expect(throws: Never.self) { try BrokerClient(baseURL: "http://[::1]:7070", token: nil) }
     }
 
+    // Clients here get 30 s: nothing waits that long unless the machine is swamped (the whole
+    // suite starting at once), and a 5 s timeout then failed a test about retries, not timing.
     @Test func callsShareOneConnection() async throws {
         let server = try await TestHTTPServer.start(Self.broker)
-        let client = try BrokerClient(baseURL: "http://127.0.0.1:\(server.port)", token: "secret")
+        let client = try BrokerClient(baseURL: "http://127.0.0.1:\(server.port)", token: "secret", timeout: .seconds(30))
 
         _ = try await client.pool()
         _ = try await client.acquire(AcquireRequest(frontend: "a@fe"))
@@ -116,7 +118,7 @@ import ShoalClient
 
     @Test func reconnectsAfterTheServerClosedAnIdleConnection() async throws {
         let server = try await TestHTTPServer.start(Self.broker)
-        let client = try BrokerClient(baseURL: "http://127.0.0.1:\(server.port)", token: nil)
+        let client = try BrokerClient(baseURL: "http://127.0.0.1:\(server.port)", token: nil, timeout: .seconds(30))
 
         _ = try await client.pool()
         await server.closeConnections()
@@ -128,7 +130,7 @@ import ShoalClient
 
     @Test func anAnswerThatClosesTheConnectionStillCounts() async throws {
         let server = try await TestHTTPServer.start { _ in .json(.ok, #"{"hosts": []}"#, closing: true) }
-        let client = try BrokerClient(baseURL: "http://127.0.0.1:\(server.port)", token: nil)
+        let client = try BrokerClient(baseURL: "http://127.0.0.1:\(server.port)", token: nil, timeout: .seconds(30))
 
         #expect(try await client.pool() == PoolView(hosts: []))
         #expect(try await client.pool() == PoolView(hosts: []))
@@ -142,7 +144,7 @@ import ShoalClient
         let server = try await TestHTTPServer.start { request in
             count.next() == 2 ? .hangUp : Self.broker(request)
         }
-        let client = try BrokerClient(baseURL: "http://127.0.0.1:\(server.port)", token: nil)
+        let client = try BrokerClient(baseURL: "http://127.0.0.1:\(server.port)", token: nil, timeout: .seconds(30))
 
         _ = try await client.pool()
         _ = try await client.pool()  // Sent twice: the first connection hangs up, a new one answers.
@@ -154,7 +156,7 @@ import ShoalClient
 
     @Test func noRetryOnAFreshConnection() async throws {
         let server = try await TestHTTPServer.start { _ in .hangUp }
-        let client = try BrokerClient(baseURL: "http://127.0.0.1:\(server.port)", token: nil)
+        let client = try BrokerClient(baseURL: "http://127.0.0.1:\(server.port)", token: nil, timeout: .seconds(30))
 
         let error = try await #require(throws: BrokerClientError.self) { try await client.pool() }
         guard case .unreachable = error.kind else { Issue.record("\(error)"); return }
