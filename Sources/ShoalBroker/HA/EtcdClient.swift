@@ -85,11 +85,6 @@ public final class EtcdClient: Sendable {
         _ = try await call("/v3/kv/put", ["key": Self.base64(key), "value": value.base64EncodedString()])
     }
 
-    public func get(_ key: String) async throws -> KeyValue? {
-        let answer = try await call("/v3/kv/range", ["key": Self.base64(key)])
-        return (answer["kvs"] as? [[String: Any]] ?? []).compactMap(Self.keyValue).first
-    }
-
     /// If `key` was created at `createRevision` (0: it does not exist), does `operations` and
     /// returns true with the revision they made; otherwise does nothing and returns false, with
     /// the key as it is (if it exists).
