@@ -33,10 +33,10 @@ extension Broker {
             work.submit { await self.start(lease: stored.id, manifestPath: path, on: host) }
         case .drainWorker:
             await launcher.drain(tasks: stored.lease.tasks)
-        case .stopTasks:
+        case .stopTasks, .abandonTasks:
             loads[stored.id] = nil
             health.forget(stored.id)
-            await launcher.stop(tasks: stored.lease.tasks)
+            if action == .stopTasks { await launcher.stop(tasks: stored.lease.tasks) }
             try await arbitrate()  // A slot is free.
         }
     }

@@ -39,11 +39,10 @@ extension Broker {
 
     public func workerAsked(lease id: String) async throws -> LeaseView {
         let stored = try await existing(id)
-        if stored.lease.state.hasServingWorker {
-            // Over HTTP, not PVM: a pvmd whose queue waits on a dead host delays the worker's load
-            // reports, not this, so a healthy host is not taken for silent.
-            health.workerHeard(stored.id, on: stored.lease.host, at: clock())
-        }
+        // Over HTTP, not PVM: a pvmd whose queue waits on a dead host delays the worker's load
+        // reports, not this, so a healthy host is not taken for silent. A stranded worker's
+        // question (its lease revoked) proves at least that its host's link is back.
+        health.workerHeard(stored.lease.state.hasServingWorker ? stored.id : nil, on: stored.lease.host, at: clock())
         return view(stored)
     }
 

@@ -73,8 +73,9 @@ extension BrokerTests {
         @Test("a silent host not heard from during its quarantine is taken for dead: deleted from PVM and added again")
         func silentDeadHostIsRestarted() async throws {
             try await withBroker(hosts: twoHosts, configure: { $0.leaseTTL = .seconds(600) }) { h in
-                let (_, serving) = try await silenceFirstHost(h)
+                let (silent, serving) = try await silenceFirstHost(h)
                 #expect(try await h.lease(serving.id).lease.host == "c2")
+                #expect(!h.launcher.calls.contains(.stop(tasks: [silent.task])), "a failed host's worker is sent no kill")
                 #expect(try await h.broker.pool().hosts.map(\.down) == [true, false])
 
                 try await h.advance(by: .seconds(30), reportingFrom: [serving.task])
@@ -95,9 +96,9 @@ extension BrokerTests {
         func silentLiveHostReturnsAfterQuarantine() async throws {
             try await withBroker(hosts: twoHosts, configure: { $0.leaseTTL = .seconds(600) }) { h in
                 let (silent, serving) = try await silenceFirstHost(h)
-                // The link is back: the stop order got through and the stranded worker exited.
+                // The link is back: the stranded worker asks about its lease (and exits).
                 try await h.advance(by: .seconds(5), reportingFrom: [serving.task])
-                try await h.broker.handle(.exited(task: silent.task))
+                #expect(try await h.broker.workerAsked(lease: silent.id).state == .revoked)
 
                 try await h.advance(by: .seconds(25), reportingFrom: [serving.task])
                 try await h.broker.tick()

@@ -313,7 +313,7 @@ extension BrokerTests {
                     #expect(revoked.lease.revocation == .hostFailed)
                 }
                 #expect(try await h.lease(second.id).lease.state == .active)
-                #expect(Set(h.launcher.stopped) == [first.task, third.task])
+                #expect(h.launcher.stopped.isEmpty, "a failed host's workers are sent no kill: it would hold up every other host's messages")
 
                 let pool = try await h.broker.pool()
                 #expect(pool.hosts.map(\.down) == [true, false])

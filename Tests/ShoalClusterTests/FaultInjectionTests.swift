@@ -156,7 +156,7 @@ struct FaultInjectionTests {
             print("pool restart: the pool's pvmd killed → every host leased again after \(after)")
             #expect(cluster.poolPVMD != pvmd, "a new pvmd runs")
             await cluster.keepServing(load)
-            try await run.finish(loads: [load], note: "every host leased again \(after.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1)))) after the kill")
+            try await run.finish(loads: [load], leasedAgain: after)
         }
     }
 
@@ -179,16 +179,40 @@ struct FaultInjectionTests {
             }
             let took = ContinuousClock.now - asked
             #expect(ready, "b's leases granted and ready on the healthy hosts")
-            #expect(took < .seconds(10), "in their normal time: \(took)")
-            print("dead host: b's two leases active \(took) after it asked")
+            // Normally well under a second; 4.6 s when the broker still sent the dead host's worker a pvm_kill.
+            #expect(took < .seconds(3), "in their normal time: \(took)")
             let bLeases = try await cluster.leases().filter { $0.service == "b" }
             #expect(bLeases.allSatisfy { $0.host != host })
             // 15 s more with the host dead: nothing healthy taken for failed.
             try await Task.sleep(for: .seconds(15))
             let now = try await cluster.leases(ids: healthy.map(\.id) + bLeases.map(\.id))
             #expect(now.allSatisfy { $0.state == .active }, "\(now.filter { $0.state != .active })")
+            // b gives its two leases back: their drain orders and drained reports go through PVM.
+            let stopping = ContinuousClock.now
+            cluster.stopFrontend("b")
+            #expect(try await cluster.eventually(timeout: .seconds(30)) {
+                try await cluster.leases(ids: bLeases.map(\.id)).allSatisfy { $0.state == .released }
+            }, "b's leases drained and released")
+            let drained = ContinuousClock.now - stopping
+            #expect(drained < .seconds(3), "drained in their normal time: \(drained)")
+
+            // After its quarantine the broker deletes the dead host (PVM finds a host dead only
+            // when it has something to send it). The halt then waits at the head of the master
+            // pvmd's queue until PVM gives the host up, and other hosts' messages may wait behind
+            // it: recorded, not asserted.
+            let deleted = try await cluster.eventually(timeout: .seconds(30)) {
+                try await cluster.events().contains { $0.host == host && $0.reason.contains("taken for dead") }
+            }
+            #expect(deleted, "the broker deletes the dead host after its quarantine")
+            try cluster.startFrontend(try cluster.manifest("c", min: 1, max: 1), logToFile: true)
+            let askedC = ContinuousClock.now
+            #expect(try await cluster.eventually(timeout: .seconds(30)) {
+                try await cluster.activeLeases().count { $0.service == "c" } == 1
+            })
+            let tookC = ContinuousClock.now - askedC
             await cluster.keepServing(load)
-            try await run.finish(loads: [load], note: "b's two leases active \(took.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1)))) after it asked, the dead host still in PVM")
+            try await run.finish(loads: [load], note: "b's two leases active \(seconds(took)) after b asked, "
+                + "c's \(seconds(tookC)) after c asked (the dead host deleted, still in PVM); b's released \(seconds(drained)) after its SIGTERM")
         }
     }
 
@@ -257,7 +281,7 @@ private struct FaultRun {
     /// Stops `loads`, waits (up to 20 s) for the invariants to hold, records the row, and
     /// asserts: the invariants hold, and every `GET` of `loads` was answered (sent == answered,
     /// failed == 0) — with `expectRetries`, some of them only thanks to a retry.
-    func finish(loads generators: [LoadGenerator], expectRetries: Bool = false, note: String? = nil) async throws {
+    func finish(loads generators: [LoadGenerator], expectRetries: Bool = false, leasedAgain: Duration? = nil, note: String? = nil) async throws {
         let loads = generators.map { $0.stop() }
         var violations: [String] = []
         _ = try await cluster.eventually(timeout: .seconds(20)) {
@@ -270,12 +294,13 @@ private struct FaultRun {
             failed: loads.reduce(0) { $0 + $1.failed },
             retried: cluster.frontendNames.reduce(0) { $0 + cluster.retries(of: $1) },
             revoked: all.count { $0.state == .revoked }, released: all.count { $0.state == .released },
+            grantedTwice: Cluster.doubleGrants(in: try await cluster.events()).count, leasedAgain: leasedAgain,
             invariantsHold: violations.isEmpty, duration: ContinuousClock.now - started,
             slowest: generators.compactMap { $0.latencies()?.max }.max() ?? 0, note: note)
         FaultTable.add(row)
         #expect(violations.isEmpty, "invariants broken: \(violations)")
         if expectRetries {
-            #expect(row.retried > 0, "the requests in flight at the fault were retried on another member")
+            #expect((row.retried ?? 0) > 0, "the requests in flight at the fault were retried on another member")
         }
         for counts in loads {
             #expect(counts.failed == 0 && counts.sent == counts.succeeded, "requests lost: \(counts.errors), \(counts)")
@@ -283,59 +308,11 @@ private struct FaultRun {
     }
 }
 
-/// The suite's figures: each case's row as it finishes, the whole table once every case has.
-enum FaultTable {
-    struct Row: Sendable {
-        var name: String
-        var sent: Int
-        var answered: Int
-        var failed: Int
-        var retried: Int
-        var revoked: Int
-        var released: Int
-        var invariantsHold: Bool
-        var duration: Duration
-        /// The slowest answered request, in milliseconds.
-        var slowest: Double
-        var note: String?
-    }
-
-    static let caseCount = 10
-    private static let rows = Mutex<[Row]>([])
-    /// Rewritten after every case.
-    static let file = NSTemporaryDirectory() + "shoal-fault-injection-\(getpid()).md"
-
-    static func add(_ row: Row) {
-        let all = rows.withLock { rows in
-            rows.append(row)
-            return rows.sorted { $0.name < $1.name }
-        }
-        let table = render(all)
-        try? table.write(toFile: file, atomically: true, encoding: .utf8)
-        print("fault injection: \(row.name): \(row.sent) sent, \(row.answered) answered, \(row.failed) failed, "
-            + "\(row.retried) retried, invariants \(row.invariantsHold ? "ok" : "BROKEN")")
-        if all.count == caseCount {
-            print("fault injection figures (also in \(file)):\n" + table)
-        }
-    }
-
-    static func render(_ rows: [Row]) -> String {
-        var lines = [
-            "| case | sent | answered | failed | retried | leases revoked / released | invariants | slowest answer | duration |",
-            "|---|---:|---:|---:|---:|---:|---|---:|---:|",
-        ]
-        for row in rows {
-            let seconds = Double(row.duration.components.seconds) + Double(row.duration.components.attoseconds) / 1e18
-            lines.append("| \(row.name) | \(row.sent) | \(row.answered) | \(row.failed) | \(row.retried) | "
-                + "\(row.revoked) / \(row.released) | \(row.invariantsHold ? "ok" : "BROKEN") | "
-                + "\(String(format: "%.0f ms", row.slowest)) | \(String(format: "%.1f s", seconds)) |")
-        }
-        let notes = rows.compactMap { row in row.note.map { "- \(row.name): \($0)" } }
-        return (lines + (notes.isEmpty ? [] : [""] + notes)).joined(separator: "\n") + "\n"
-    }
-}
-
 // MARK: - Helpers
+
+private func seconds(_ duration: Duration) -> String {
+    duration.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1)))
+}
 
 extension Cluster {
     /// Service `a` holds every pool host (`min 3`) under 12 connections of load; returns the load,

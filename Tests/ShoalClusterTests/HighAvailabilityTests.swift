@@ -57,6 +57,7 @@ private final class TwoBrokers: @unchecked Sendable {
         #expect(try await eventually { try await self.active().count == 2 }, "the front-end leases both pool hosts")
         let port = try #require(frontendPort)
         let load = LoadGenerator.start(host: "127.0.0.1", port: port, path: "/doc", connections: 8)
+        var phase = Phase(load: load)
         try await Task.sleep(for: .seconds(1))
 
         // 1. b1's host lost: link down, every process of it killed (its pvmd too).
@@ -74,10 +75,14 @@ private final class TwoBrokers: @unchecked Sendable {
         print("high availability: active broker's host lost → serving from new leases after \(failover)")
         let revoked = try await client.leases(includingFinal: true).filter { first.map(\.id).contains($0.id) }
         #expect(revoked.allSatisfy { $0.state == .revoked && $0.revocation == .poolRestarted }, "\(revoked)")
+        try await Task.sleep(for: .seconds(1))
+        try await phase.finish("HA1 active broker's host lost (link cut, processes killed)", self, leasedAgain: failover)
 
         // 2. b1 back (a service manager starts it again): it stands by.
         try await hosts.setLink(of: hosts.names[0], up: true)
         #expect(try startBroker("b1").contains("standing by; the active broker is b2"))
+        try await Task.sleep(for: .seconds(1))
+        try await phase.finish("HA2 old active broker back (stands by)", self, leasedAgain: nil)
 
         // 3. b2 cut off from etcd, still reached by the front-end: it must step down, b1 takes over.
         let second = try await active()
@@ -94,9 +99,12 @@ private final class TwoBrokers: @unchecked Sendable {
             return now.count == 2 && Set(now.map(\.id)).isDisjoint(with: second.map(\.id))
         }
         #expect(tookBack, "b1 took over again")
+        let leasedAgain = ContinuousClock.now - cut
         try await Task.sleep(for: .seconds(1))
 
         let counts = load.stop()
+        try await phase.finish("HA3 active broker cut off from etcd", self, leasedAgain: leasedAgain,
+                               note: "stepped down \(steppedDown.formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1)))) after the cut")
         #expect(counts.failed == 0 && counts.sent == counts.succeeded, "requests lost: \(counts.errors), \(counts)")
         let events = try await Cluster.events(from: client)
         #expect(Cluster.doubleGrants(in: events).isEmpty, "\(Cluster.doubleGrants(in: events))")
@@ -135,6 +143,8 @@ private final class TwoBrokers: @unchecked Sendable {
     }
 
     private var frontendPort: Int?
+    /// The front-end's log (debug level: its relay's retries are counted from it).
+    var frontendLog: String { directory + "/fe-a.log" }
 
     private func startFrontend() throws {
         let manifest = directory + "/a.yaml"
@@ -149,13 +159,45 @@ private final class TwoBrokers: @unchecked Sendable {
             backends: {min: 2, max: 2}
             """.write(toFile: manifest, atomically: true, encoding: .utf8)
         let process = try ManagedProcess.startProduct("shoal", [
-            "frontend", manifest, "--port", "0", "--broker", client.baseURL, "--state-dir", directory + "/b1", "--log-level", "info",
-        ], readyPrefix: "shoal frontend", timeout: 30)
+            "frontend", manifest, "--port", "0", "--broker", client.baseURL, "--state-dir", directory + "/b1", "--log-level", "debug",
+        ], readyPrefix: "shoal frontend", timeout: 30, standardErrorFile: frontendLog)
         frontend = process
         frontendPort = ReadyLine.frontend(process.firstLine)?.port
     }
 
     // MARK: Looking
+
+    /// One fault's share of the run, recorded as a row of ``FaultTable``.
+    struct Phase {
+        let load: LoadGenerator
+        var started = ContinuousClock.now
+        var before: LoadGenerator.Counts
+        var retriedBefore = 0
+        var finalBefore: Set<String> = []
+
+        init(load: LoadGenerator) {
+            self.load = load
+            before = load.counts
+        }
+
+        mutating func finish(_ name: String, _ ha: TwoBrokers, leasedAgain: Duration?, note: String? = nil) async throws {
+            let now = load.counts
+            let retried = Cluster.retries(inLog: ha.frontendLog)
+            let final = try await ha.client.leases(includingFinal: true).filter(\.state.isFinal)
+            let new = final.filter { !finalBefore.contains($0.id) }
+            let events = try await Cluster.events(from: ha.client)
+            FaultTable.add(FaultTable.Row(
+                // Requests finished in this phase (one in flight at its end counts in the next).
+                name: name, sent: (now.succeeded + now.failed) - (before.succeeded + before.failed), answered: now.succeeded - before.succeeded, failed: now.failed - before.failed,
+                retried: retried - retriedBefore, revoked: new.count { $0.state == .revoked }, released: new.count { $0.state == .released },
+                grantedTwice: Cluster.doubleGrants(in: events).count, leasedAgain: leasedAgain, invariantsHold: nil,
+                duration: ContinuousClock.now - started, slowest: load.latencies()?.max ?? 0, note: note))
+            before = now
+            retriedBefore = retried
+            finalBefore.formUnion(final.map(\.id))
+            started = .now
+        }
+    }
 
     func active() async throws -> [LeaseView] {
         try await client.leases().filter { $0.state == .active }

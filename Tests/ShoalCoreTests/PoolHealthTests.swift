@@ -63,7 +63,7 @@ import Testing
         _ = health.tick(now: t0, serving: serving((a, "c1")))
         _ = health.tick(now: t0 + .seconds(4), serving: serving((a, "c1")))
         #expect(health.hosts["c1"]?.quarantinedUntil == t0 + .seconds(34))
-        // The stop order got through once the link was back: the stranded worker's exit is heard.
+        // The link is back: the stranded worker asks about its lease.
         health.workerHeard(nil, on: "c1", at: t0 + .seconds(10))
         #expect(health.tick(now: t0 + .seconds(34), serving: []) == [.arbitrate])
         #expect(health.hosts["c1"]?.isOpen == true)
@@ -84,6 +84,24 @@ import Testing
         #expect(health.rejoinFinished("c1", failure: "PvmCantStart", now: t0 + .seconds(10)).isEmpty, "the same reason again: said once")
         #expect(health.tick(now: t0 + .seconds(20), serving: []) == [.rejoin(host: "c1", attempt: 3)])
         let up = health.rejoinFinished("c1", failure: nil, now: t0 + .seconds(21))
+        #expect(up.first == .record(.up, host: "c1", reason:
+            "host c1 is back in the virtual machine (pvm_addhosts, attempt 3): it takes leases again"))
+    }
+
+    @Test func aHostTheBrokerDeletedIsAddedAtOnceWhenPVMLetsGoAndItsEarlierAttemptsCount() {
+        var health = PoolHealth(hosts: hosts)
+        _ = health.tick(now: t0, serving: serving((a, "c1")))
+        _ = health.tick(now: t0 + .seconds(4), serving: serving((a, "c1")))
+        _ = health.tick(now: t0 + .seconds(34), serving: [])  // Taken for dead: deleted.
+        health.removed("c1")
+        for (attempt, at) in [(1, 34), (2, 39)] {
+            #expect(health.tick(now: t0 + .seconds(Int64(at)), serving: []) == [.rejoin(host: "c1", attempt: attempt)])
+            _ = health.rejoinFinished("c1", failure: "PvmDupHost", now: t0 + .seconds(Int64(at)))
+        }
+        // PVM gives the host up (its delete notice) well before the next attempt was due.
+        #expect(health.hostDeleted("c1", leases: [], now: t0 + .seconds(41)).isEmpty)
+        #expect(health.tick(now: t0 + .seconds(41), serving: []) == [.rejoin(host: "c1", attempt: 3)])
+        let up = health.rejoinFinished("c1", failure: nil, now: t0 + .seconds(42))
         #expect(up.first == .record(.up, host: "c1", reason:
             "host c1 is back in the virtual machine (pvm_addhosts, attempt 3): it takes leases again"))
     }

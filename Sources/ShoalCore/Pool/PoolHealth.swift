@@ -5,8 +5,8 @@
 ///   lease revoked (`task-died`). When *every* serving worker of a host is silent, the host is
 ///   taken for failed instead (its pvmd or its link is gone): its leases are revoked
 ///   (`host-failed`) and it is **quarantined** — no grants there for `quarantine`.
-/// - **Quarantine's end.** If anything was heard from the host meanwhile (a report, the exit of a
-///   worker it was told to stop), its link had been cut and it simply takes leases again. If not,
+/// - **Quarantine's end.** If anything was heard from the host meanwhile (a stranded worker asking
+///   about its lease, or its exit), its link had been cut and it simply takes leases again. If not,
 ///   its pvmd is taken for dead: it is **restarted** (deleted from the virtual machine and added
 ///   again) — PVM itself would notice only after minutes.
 /// - **Rejoin.** A host not in the virtual machine (PVM reported it gone, it could not join, or
@@ -153,8 +153,8 @@ extension PoolHealth {
         var actions: [Action] = []
         if state.down {
             // The broker deleted it itself (a pvmd taken for dead) and PVM has let go: add it
-            // again at once.
-            markDown(host, nextAttempt: now)
+            // again at once, its attempts so far still counted.
+            hosts[host]?.rejoin?.attemptNow(at: now)
         } else {
             markDown(host, nextAttempt: now + configuration.rejoinFirstDelay)
             actions.append(.record(.lost, host: host, reason:

@@ -32,6 +32,11 @@ public struct RejoinSchedule: Sendable, Hashable {
         return min(delay, delayLimit)
     }
 
+    /// The next attempt is due at once; the failures so far still count.
+    public mutating func attemptNow(at now: Timestamp) {
+        nextAttempt = min(nextAttempt, now)
+    }
+
     /// An attempt that ended at `now` failed: the next one waits longer.
     public mutating func failed(at now: Timestamp) {
         failures += 1

@@ -146,6 +146,11 @@ final class Cluster: @unchecked Sendable {
         return frontend
     }
 
+    /// SIGTERM a front-end and wait for it to exit: it gives its leases back first.
+    func stopFrontend(_ name: String) {
+        frontends.removeValue(forKey: name)?.process.stop(timeout: 20)
+    }
+
     /// SIGKILL a front-end. Its local instance dies with it (the kernel's parent-death signal);
     /// `instanceToo` kills it as well, for good measure.
     func killFrontend(_ name: String, instanceToo: Bool = true) {
@@ -168,8 +173,13 @@ final class Cluster: @unchecked Sendable {
     /// the first failed before answering (its `retrying on …` log lines; the relay's
     /// `RelayStatistics.retries` counts the same calls). Needs `logToFile`.
     func retries(of service: String) -> Int {
-        let log = (try? String(contentsOfFile: frontendLog(service), encoding: .utf8)) ?? ""
-        return log.split(separator: "\n").count { $0.contains("retrying on another member") || $0.contains("retrying on the local instance") }
+        Self.retries(inLog: frontendLog(service))
+    }
+
+    /// The retries a front-end's relay logged (at debug level) to the file `log`.
+    static func retries(inLog log: String) -> Int {
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").count { $0.contains("retrying on another member") || $0.contains("retrying on the local instance") }
     }
 
     // MARK: Looking
