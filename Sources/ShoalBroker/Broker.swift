@@ -29,6 +29,8 @@ public actor Broker: BrokerOperations, Service {
         public var health = PoolHealth.Configuration()
         /// The status page's chart: how often the live leases are sampled, and for how long.
         public var history = LeaseHistory.Configuration()
+        /// How long the event log and finished leases are kept.
+        public var retention = LeaseStore.Retention()
 
         public init(hosts: [PoolHost]) {
             self.hosts = hosts
@@ -152,6 +154,7 @@ public actor Broker: BrokerOperations, Service {
             group.addTask { await self.followLauncher() }
             group.addTask { await self.tickUntilShutdown() }
             group.addTask { await self.sampleHistoryUntilCancelled() }
+            group.addTask { await self.pruneUntilShutdown() }
             group.addTask { await self.work.run() }
             group.addTask {
                 // Long polls answer at once from now on, so the API server can stop.
@@ -168,6 +171,34 @@ public actor Broker: BrokerOperations, Service {
             } catch {
                 logger.error("tick failed", metadata: ["error": "\(error)"])
             }
+        }
+    }
+
+    /// Old events and finished leases go, every `retention.interval`.
+    private func pruneUntilShutdown() async {
+        while !Task.isShuttingDownGracefully {
+            await prune()
+            guard (try? await Task.sleep(for: configuration.retention.interval)) != nil else { return }
+        }
+    }
+
+    /// Prunes a chunk at a time (see ``LeaseStore/pruneChunk(olderThan:maxEvents:)``) until
+    /// nothing more is due.
+    public func prune() async {
+        let retention = configuration.retention
+        do {
+            var pruned = (events: 0, leases: 0)
+            while !Task.isShuttingDownGracefully {
+                let chunk = try await store.pruneChunk(olderThan: clock() + (.zero - retention.maxAge), maxEvents: retention.maxEvents)
+                pruned = (pruned.events + chunk.events, pruned.leases + chunk.leases)
+                guard chunk.events == LeaseStore.pruneChunk || chunk.leases == LeaseStore.pruneChunk else { break }
+            }
+            if pruned != (0, 0) {
+                logger.info("pruned the history", metadata: ["events": "\(pruned.events)", "leases": "\(pruned.leases)"])
+            }
+            metrics?.pruned(events: pruned.events, leases: pruned.leases, databaseBytes: store.sizeInBytes())
+        } catch {
+            logger.error("could not prune the history", metadata: ["error": "\(error)"])
         }
     }
 

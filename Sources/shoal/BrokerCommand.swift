@@ -42,6 +42,8 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "With --etcd: seconds the active broker's leadership lives without renewal.") var leaderTTL: Double = 3
     @Option(help: "The API URL workers, and with --etcd the other brokers, are told (default: from --host and --port).")
     var advertise: String?
+    @Option(help: "Days the event log and finished leases are kept.") var keepHistoryDays: Double = 7
+    @Option(help: "Events kept at most (the newest).") var keepEvents = 1_000_000
     @OptionGroup var daemon: DaemonOptions
 
     func validate() throws {
@@ -49,6 +51,8 @@ struct BrokerCommand: AsyncParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
         guard leaseTTL >= 1, leaseTTL <= 3600 else { throw ValidationError("--lease-ttl must be 1...3600 seconds") }
         guard leaderTTL >= 2, leaderTTL <= 60 else { throw ValidationError("--leader-ttl must be 2...60 seconds") }
+        guard keepHistoryDays > 0, keepHistoryDays <= 3650 else { throw ValidationError("--keep-history-days must be above 0 and at most 3650") }
+        guard keepEvents >= 1000 else { throw ValidationError("--keep-events must be at least 1000") }
         if etcd != nil, port == 0 { throw ValidationError("--etcd needs a fixed --port: the other brokers and the workers are told it") }
         guard etcdPrefix.hasPrefix("/"), etcdPrefix.hasSuffix("/") else { throw ValidationError("--etcd-prefix must start and end with /") }
     }
@@ -112,6 +116,8 @@ struct BrokerCommand: AsyncParsableCommand {
         }
         var configuration = Broker.Configuration(hosts: hosts)
         configuration.leaseTTL = .milliseconds(Int64(leaseTTL * 1000))
+        configuration.retention.maxAge = .milliseconds(Int64(keepHistoryDays * 86_400_000))
+        configuration.retention.maxEvents = keepEvents
         let store = try LeaseStore(directory: state, replica: replica, logger: logger)
         try await store.takeOver()
         let launcher = PVMLauncher(engine: engine, attach: attach, program: try ExecutableLookup.currentExecutable(),

@@ -44,6 +44,21 @@ private let token = "s3cret-metrics-token"
         }
     }
 
+    @Test func metricsShowThePrunedRowsAndTheDatabaseSize() async throws {
+        try await withBroker(hosts: [PoolHost(name: "c1", slots: 2)], configure: { $0.retention.maxEvents = 2 }) { h in
+            try await h.register("a")
+            _ = try await h.acquire("a")
+            _ = try await h.acquire("a")
+            await h.broker.prune()
+            try await servingAPI(h.broker, token: token) { port in
+                let text = String(buffer: try await LiveHTTPClient(port: port).execute(uri: "/metrics", method: .get).body)
+                #expect(Self.values(in: text, name: "shoal_broker_pruned_rows_total", containing: #"table="event""#).first ?? 0 >= 2, "\(text)")
+                #expect(Self.values(in: text, name: "shoal_broker_database_bytes", containing: "").first ?? 0 > 0, "\(text)")
+            }
+            #expect(try await h.store.events(after: 0, limit: 100).first.map { $0.id > 1 } == true, "the oldest events are gone")
+        }
+    }
+
     /// The samples of `name` whose labels contain `containing`.
     static func values(in text: String, name: String, containing: String) -> [Double] {
         text.split(separator: "\n").compactMap { line -> Double? in

@@ -141,6 +141,43 @@ struct LeaseStoreTests {
         }
     }
 
+    @Test("old events and finished leases are pruned a chunk at a time; live leases and recent history stay")
+    func pruning() async throws {
+        try await withStateDirectory { dir in
+            let store = try dir.open()
+            let week = Duration.seconds(7 * 24 * 3600)
+            let live = try await store.create(service: "A", frontend: "fe-a", now: t0, ttl: ttl)
+            try await store.grant(live.id, host: "c1", slotIndex: 0, now: t0)
+            var old: [LeaseID] = []
+            for _ in 0..<59 {
+                let lease = try await store.create(service: "A", frontend: "fe-a", now: t0, ttl: ttl)
+                try await store.apply(.revoke(.ttlExpired), to: lease.id, now: t0 + .seconds(1))
+                old.append(lease.id)
+            }
+            let recent = try await store.create(service: "A", frontend: "fe-a", now: t0 + week + .seconds(60), ttl: ttl)
+            try await store.apply(.revoke(.ttlExpired), to: recent.id, now: t0 + week + .seconds(61))
+            #expect(try await store.events(limit: 1000).count == 122)
+
+            // 120 old events: three chunks of at most 50; the old leases go once their events have.
+            var chunks: [(events: Int, leases: Int)] = []
+            repeat {
+                chunks.append(try await store.pruneChunk(olderThan: t0 + .seconds(120), maxEvents: 1_000_000))
+            } while chunks.last!.events > 0 || chunks.last!.leases > 0
+            #expect(chunks.map(\.events) == [50, 50, 20, 0])
+            #expect(chunks.reduce(0) { $0 + $1.leases } == 59)
+            #expect(chunks.allSatisfy { $0.leases <= 50 })
+            let left = try await store.leases(includingFinal: true).map(\.id)
+            #expect(left == [live.id, recent.id], "the live lease stays, even with its history gone")
+            #expect(try await store.events().map(\.lease) == [recent.id, recent.id])
+
+            // At most `maxEvents`, the newest.
+            #expect(try await store.pruneChunk(olderThan: t0, maxEvents: 1).events == 1)
+            #expect(try await store.events().map(\.kind) == [.revoke])
+            #expect(store.sizeInBytes() > 0)
+            try store.close()
+        }
+    }
+
     /// Every row of every table, as text: equal dumps mean nothing changed in the file.
     static func dump(_ dir: TemporaryStateDirectory) throws -> [String] {
         let raw = try DatabaseQueue(path: dir.databasePath)

@@ -12,6 +12,8 @@ import ShoalCore
 /// - `shoal_broker_pvm_notifications_total{kind}`: what the pool reported (`task-exit`,
 ///   `host-delete`, `worker-ready`, `worker-load`, `worker-drained`, `worker-failed`, `pool-lost`, `pool-restarted`);
 /// - `shoal_broker_lease_events_total{kind}`: lease transitions recorded (grant, ready, drain, revoke, ...);
+/// - `shoal_broker_pruned_rows_total{table}`: old events and finished leases deleted (`event`, `lease`);
+/// - `shoal_broker_database_bytes`: the lease table's SQLite file and its log, after each prune;
 /// - `shoal_broker_api_requests_total{method,route,status}` and
 ///   `shoal_broker_api_request_duration_seconds{method,route}`: the HTTP API (routes by template).
 ///
@@ -72,6 +74,12 @@ public final class BrokerMetrics: Sendable {
         case .poolRestarted: "pool-restarted"
         }
         notifications[kind]?.increment()
+    }
+
+    func pruned(events: Int, leases: Int, databaseBytes: Int) {
+        Metrics.Counter(label: "shoal_broker_pruned_rows_total", dimensions: [("table", "event")], factory: factory).increment(by: events)
+        Metrics.Counter(label: "shoal_broker_pruned_rows_total", dimensions: [("table", "lease")], factory: factory).increment(by: leases)
+        Metrics.Gauge(label: "shoal_broker_database_bytes", factory: factory).record(databaseBytes)
     }
 
     func leaseEvent(_ kind: String) {
