@@ -2,7 +2,8 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 # Debian packages the build and the tests need; `make setup` installs the missing ones.
-APT_PACKAGES := pvm pvm-dev libtirpc-dev libyaml-dev libsqlite3-dev iproute2 util-linux procps chromium etcd-server redis-server
+# etcd-server, redis-server and openssh-server are started by the tests themselves, never as services.
+APT_PACKAGES := pvm pvm-dev libtirpc-dev libyaml-dev libsqlite3-dev iproute2 util-linux procps chromium etcd-server redis-server openssh-server
 
 .PHONY: setup build demo test bench-dataplane bench-broker bench-paper bench-failover plot-benchmarks clean
 
@@ -11,7 +12,12 @@ setup:
 	if [ -n "$$missing" ]; then \
 	  echo "setup: installing $$missing"; \
 	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
+	  guard=; if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    guard=1; printf '#!/bin/sh\nexit 101\n' | $$sudo tee /usr/sbin/policy-rc.d >/dev/null; $$sudo chmod +x /usr/sbin/policy-rc.d; \
+	  fi; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; status=$$?; \
+	  if [ -n "$$guard" ]; then $$sudo rm -f /usr/sbin/policy-rc.d; fi; \
+	  [ $$status = 0 ] || exit $$status; \
 	fi
 	@command -v $(SWIFT) >/dev/null || { echo "setup: Swift 6 is needed (https://swift.org/install)"; exit 1; }
 
@@ -49,7 +55,12 @@ bench-paper: setup
 	if [ -n "$$missing" ]; then \
 	  echo "bench-paper: installing" $$missing; \
 	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
+	  guard=; if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    guard=1; printf '#!/bin/sh\nexit 101\n' | $$sudo tee /usr/sbin/policy-rc.d >/dev/null; $$sudo chmod +x /usr/sbin/policy-rc.d; \
+	  fi; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; status=$$?; \
+	  if [ -n "$$guard" ]; then $$sudo rm -f /usr/sbin/policy-rc.d; fi; \
+	  [ $$status = 0 ] || exit $$status; \
 	fi
 	$(SWIFT) build -c release $(SWIFT_BUILD_FLAGS)
 	"$$($(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --show-bin-path)/shoal-bench-paper" $(BENCH_ARGS)
