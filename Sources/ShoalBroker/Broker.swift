@@ -176,9 +176,11 @@ public actor Broker: BrokerOperations, Service {
 
     /// Old events and finished leases go, every `retention.interval`.
     private func pruneUntilShutdown() async {
-        while !Task.isShuttingDownGracefully {
-            await prune()
-            guard (try? await Task.sleep(for: configuration.retention.interval)) != nil else { return }
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                await self.prune()
+                try? await Task.sleep(for: self.configuration.retention.interval)
+            }
         }
     }
 
@@ -188,7 +190,7 @@ public actor Broker: BrokerOperations, Service {
         let retention = configuration.retention
         do {
             var pruned = (events: 0, leases: 0)
-            while !Task.isShuttingDownGracefully {
+            while !Task.isCancelled {
                 let chunk = try await store.pruneChunk(olderThan: clock() + (.zero - retention.maxAge), maxEvents: retention.maxEvents)
                 pruned = (pruned.events + chunk.events, pruned.leases + chunk.leases)
                 guard chunk.events == LeaseStore.pruneChunk || chunk.leases == LeaseStore.pruneChunk else { break }

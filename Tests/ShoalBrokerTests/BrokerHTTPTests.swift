@@ -7,6 +7,7 @@ import ServiceLifecycle
 import ShoalAPI
 import ShoalBroker
 import ShoalCore
+import ShoalTesting
 import Synchronization
 import Testing
 
@@ -37,6 +38,11 @@ private actor FakeOperations: BrokerOperations {
 
     private(set) var calls: [Call] = []
     private var refusal: (any Error)?
+    /// When set, `events` waits out its `wait` like the broker's long poll; counts the cancelled ones.
+    private var holdsLongPolls = false
+    private(set) var cancelledPolls = 0
+
+    func holdLongPolls() { holdsLongPolls = true }
 
     func refuse(with error: (any Error)?) { refusal = error }
 
@@ -70,8 +76,16 @@ private actor FakeOperations: BrokerOperations {
         try record(.explain(id))
         return LeaseExplanation(lease: sampleLease, events: [EventView(id: 1, time: 1, kind: "request", lease: id, reason: "asked")])
     }
-    func events(after: Int64, limit: Int, wait: Duration) throws -> EventPage {
+    func events(after: Int64, limit: Int, wait: Duration) async throws -> EventPage {
         try record(.events(after: after, limit: limit, wait: wait))
+        if holdsLongPolls {
+            do {
+                try await Task.sleep(for: wait)
+            } catch {
+                cancelledPolls += 1
+                throw error
+            }
+        }
         return EventPage(events: [], next: after)
     }
     func acquire(_ request: AcquireRequest) throws -> LeaseView {
@@ -213,6 +227,27 @@ struct BrokerHTTPTests {
                 .events(after: 0, limit: 1000, wait: .seconds(60)),
             ])
         }
+    }
+
+    @Test("a long poll whose client disconnects ends at once, not at its wait's end")
+    func longPollEndsWithItsClient() async throws {
+        try await withAPI { client, fake in
+            await fake.holdLongPolls()
+            let socket = try LoopbackSocket.connect(port: client.port)
+            let request = "GET /v1/events?after=-1&wait=30 HTTP/1.1\r\nHost: test\r\n\r\n"
+            #expect(request.withCString { send(socket, $0, strlen($0), 0) } == request.utf8.count)
+            #expect(await Self.eventually { await fake.calls.count == 1 }, "the poll is waiting")
+            close(socket)
+            #expect(await Self.eventually { await fake.cancelledPolls == 1 }, "the poll ended with its client")
+        }
+    }
+
+    static func eventually(_ condition: @Sendable () async -> Bool) async -> Bool {
+        for _ in 0..<50 {
+            if await condition() { return true }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return false
     }
 
     @Test("bad query values are 400s that name the parameter, and call nothing")

@@ -39,7 +39,17 @@ struct BrokerRoutes<Operations: BrokerOperations>: Sendable {
         }
         router.get("\(v1)/events") { request, _ in
             let query = try EventQuery(request.uri.queryParameters)
-            return try JSONResponse.make(await operations.events(after: query.after, limit: query.limit, wait: query.wait))
+            guard query.wait > .zero else {
+                return try JSONResponse.make(await operations.events(after: query.after, limit: query.limit, wait: .zero))
+            }
+            // A long poll whose client went away ends then, not at its wait's end. Hummingbird
+            // closes the connection after such a response: say so, so the client does not reuse it.
+            let page = try await request.body.consumeWithCancellationOnInboundClose { _ in
+                try await operations.events(after: query.after, limit: query.limit, wait: query.wait)
+            }
+            var response = try JSONResponse.make(page)
+            response.headers[.connection] = "close"
+            return response
         }
 
         // Changes (the token middleware has already checked the caller).
