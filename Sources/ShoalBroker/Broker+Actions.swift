@@ -80,7 +80,7 @@ extension Broker {
                                    weight: service.manifest.weight, drainTimeout: service.manifest.drainTimeout)
             },
             leases: live.map { PoolSnapshot.LeaseSlot(id: $0.id, service: $0.lease.service, state: $0.lease.state,
-                                                      host: $0.lease.host, slot: $0.slotIndex) })
+                                                      host: $0.lease.host, slot: $0.slotIndex, inFlight: loads[$0.id]?.inFlight) })
     }
 
     /// Plans on the current table and carries out the plan: waiting requests get free slots by

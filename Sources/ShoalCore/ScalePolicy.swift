@@ -66,7 +66,8 @@ public struct ScalePolicy: Sendable {
         case acquire(Reason)
         /// Keep the most recently drained back-end instead of leasing a new one.
         case cancelDrain(Reason)
-        /// Drain and give back the serving back-end at this index (the last added).
+        /// Drain and give back the serving back-end at this index: the cheapest to drain (fewest
+        /// requests in flight; of equals, the last added).
         case release(index: Int, Reason)
     }
 
@@ -78,8 +79,8 @@ public struct ScalePolicy: Sendable {
         case frontendAloneHigh(inFlight: Int, high: Int)
         /// Every serving back-end is High.
         case allBackendsHigh(inFlight: [Int], high: Int)
-        /// Every serving back-end has been Low for the hold time.
-        case allBackendsLow(low: Int, holdTime: Duration)
+        /// Every serving back-end has been Low for the hold time; the one given back has `inFlight`.
+        case allBackendsLow(low: Int, holdTime: Duration, inFlight: Int)
 
         public var description: String {
             switch self {
@@ -89,8 +90,8 @@ public struct ScalePolicy: Sendable {
                 "front-end alone is High: \(inFlight) in flight >= high \(high)"
             case .allBackendsHigh(let inFlight, let high):
                 "all \(inFlight.count) back-ends High: in flight \(inFlight) >= high \(high)"
-            case .allBackendsLow(let low, let holdTime):
-                "every back-end Low (< \(low) in flight) for \(holdTime)"
+            case .allBackendsLow(let low, let holdTime, let inFlight):
+                "every back-end Low (< \(low) in flight) for \(holdTime); giving back the cheapest to drain (in flight: \(inFlight))"
             }
         }
     }
@@ -132,6 +133,9 @@ public struct ScalePolicy: Sendable {
         }
         guard now - since >= holdTime else { return .hold }
         lowSince = nil  // The next release waits for a fresh hold period.
-        return .release(index: snapshot.serving.count - 1, .allBackendsLow(low: thresholds.low, holdTime: holdTime))
+        // Peers drain a victim blindly; the front-end sees each member's requests in flight.
+        let serving = snapshot.serving
+        let cheapest = serving.indices.min { (serving[$0], -$0) < (serving[$1], -$1) } ?? serving.count - 1
+        return .release(index: cheapest, .allBackendsLow(low: thresholds.low, holdTime: holdTime, inFlight: serving[cheapest]))
     }
 }

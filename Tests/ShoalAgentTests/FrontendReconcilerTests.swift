@@ -3,7 +3,7 @@ import Testing
 
 /// The load manager's decisions, one event at a time, with a hand-driven clock.
 @Suite struct FrontendReconcilerTests {
-    let lowForFiveSeconds = "every back-end Low (< 2 in flight) for 5.0 seconds"
+    let lowForFiveSeconds = "every back-end Low (< 2 in flight) for 5.0 seconds; giving back the cheapest to drain (in flight: 0)"
     let nothingInFlight = "nothing in flight from fe-a"
 
     // MARK: Scaling up
@@ -104,7 +104,15 @@ import Testing
 
     // MARK: Scaling down
 
-    @Test func scaleDownAfterTheHoldTimeDrainsTheLastAdded() throws {
+    @Test func scaleDownDrainsTheBackEndCheapestToDrainNotTheLastAdded() {
+        var fe = ReconcilerHarness()
+        fe.brokerLists(fe.active(l1), fe.active(l2))
+        #expect(fe.tick([l1: 0, l2: 1]).isEmpty)
+        fe.advance(.seconds(5))
+        #expect(fe.tick([l1: 0, l2: 1]) == [.drain(lease: l1, reason: lowForFiveSeconds)])
+    }
+
+    @Test func scaleDownAfterTheHoldTimeDrainsTheIdleOne() throws {
         var fe = ReconcilerHarness()
         fe.brokerLists(fe.active(l1), fe.active(l2))
         #expect(fe.tick([l1: 1, l2: 0]).isEmpty)

@@ -51,6 +51,25 @@ import Testing
         #expect(reason.hasPrefix("preempted: lo holds more than its fair share 1"))
     }
 
+    @Test func aPreemptionTakesTheBackEndCheapestToDrainNotTheNewest() {
+        var busy = lease(2, "lo", .active, "c1", 1)  // The newest: the blind choice.
+        busy.inFlight = 7
+        var idle = lease(1, "lo", .active, "c1", 0)
+        idle.inFlight = 1
+        let pool = PoolSnapshot(
+            hosts: [.init(name: "c1", slots: 2)],
+            services: ["hi": .init(backends: BackendRange(min: 0, max: 1), priority: 1),
+                       "lo": .init(backends: BackendRange(min: 0, max: 2))],
+            leases: [idle, busy, lease(3, "hi", .requested)])
+        #expect(pool.usage(of: "lo").preemptible == [LeaseID("L-1"), LeaseID("L-2")])
+        guard case .preempt(let id, _, let reason)? = pool.assign(now: now).steps.first else {
+            Issue.record("expected a preemption")
+            return
+        }
+        #expect(id == LeaseID("L-1"))
+        #expect(reason.hasSuffix("of lo's back-ends this one is the cheapest to drain (in flight: 1)"), "\(reason)")
+    }
+
     @Test func aPlanStepTheSnapshotCannotCarryOutIsRejectedWithWhy() {
         let pool = PoolSnapshot(
             hosts: [.init(name: "c1", slots: 1)],

@@ -4,7 +4,9 @@ import Testing
 /// The load manager's rule, thresholds low 2 / high 6, with a hand-driven clock.
 @Suite struct ScalePolicyTests {
     let t0 = Timestamp(milliseconds: 5_000_000)
-    let lowForFiveSeconds = ScalePolicy.Reason.allBackendsLow(low: 2, holdTime: .seconds(5))
+    func lowForFiveSeconds(_ inFlight: Int) -> ScalePolicy.Reason {
+        .allBackendsLow(low: 2, holdTime: .seconds(5), inFlight: inFlight)
+    }
 
     func policy(min: Int = 0, max: Int = 3) -> ScalePolicy {
         ScalePolicy(thresholds: LoadThresholds(low: 2, high: 6), backends: BackendRange(min: min, max: max),
@@ -49,15 +51,16 @@ import Testing
         #expect(scale.evaluate(.init(serving: [0]), now: t0 + .seconds(60)) == .hold, "not below min")
     }
 
-    @Test func allLowForTheHoldTimeReleasesTheLastAdded() {
+    @Test func allLowForTheHoldTimeReleasesTheCheapestToDrain() {
         var scale = policy()
         let lowLoad = ScalePolicy.Snapshot(serving: [1, 0, 1])
         #expect(scale.evaluate(lowLoad, now: t0) == .hold)
         #expect(scale.evaluate(lowLoad, now: t0 + .seconds(4)) == .hold)
-        #expect(scale.evaluate(lowLoad, now: t0 + .seconds(5)) == .release(index: 2, lowForFiveSeconds))
-        // The next release needs a new hold period.
-        #expect(scale.evaluate(.init(serving: [1, 0]), now: t0 + .seconds(6)) == .hold)
-        #expect(scale.evaluate(.init(serving: [1, 0]), now: t0 + .seconds(11)) == .release(index: 1, lowForFiveSeconds))
+        #expect(scale.evaluate(lowLoad, now: t0 + .seconds(5)) == .release(index: 1, lowForFiveSeconds(0)),
+                "the idle one, not the last added")
+        // The next release needs a new hold period; of equals, the last added goes.
+        #expect(scale.evaluate(.init(serving: [1, 1]), now: t0 + .seconds(6)) == .hold)
+        #expect(scale.evaluate(.init(serving: [1, 1]), now: t0 + .seconds(11)) == .release(index: 1, lowForFiveSeconds(1)))
     }
 
     @Test func aMediumMomentRestartsTheHoldPeriod() {
@@ -66,7 +69,7 @@ import Testing
         #expect(scale.evaluate(.init(serving: [3, 0]), now: t0 + .seconds(3)) == .hold)
         #expect(scale.evaluate(.init(serving: [0, 0]), now: t0 + .seconds(6)) == .hold)
         #expect(scale.evaluate(.init(serving: [0, 0]), now: t0 + .seconds(10)) == .hold)
-        #expect(scale.evaluate(.init(serving: [0, 0]), now: t0 + .seconds(11)) == .release(index: 1, lowForFiveSeconds))
+        #expect(scale.evaluate(.init(serving: [0, 0]), now: t0 + .seconds(11)) == .release(index: 1, lowForFiveSeconds(0)))
     }
 
     @Test func hysteresisMediumLoadNeitherAddsNorRemoves() {
@@ -87,6 +90,7 @@ import Testing
         #expect(ScalePolicy.Reason.belowMinimum(minimum: 2, holding: 1).description == "below min_backends 2: holds 1")
         #expect(ScalePolicy.Reason.frontendAloneHigh(inFlight: 7, high: 6).description == "front-end alone is High: 7 in flight >= high 6")
         #expect(ScalePolicy.Reason.allBackendsHigh(inFlight: [6, 9], high: 6).description == "all 2 back-ends High: in flight [6, 9] >= high 6")
-        #expect(lowForFiveSeconds.description == "every back-end Low (< 2 in flight) for 5.0 seconds")
+        #expect(lowForFiveSeconds(1).description
+            == "every back-end Low (< 2 in flight) for 5.0 seconds; giving back the cheapest to drain (in flight: 1)")
     }
 }

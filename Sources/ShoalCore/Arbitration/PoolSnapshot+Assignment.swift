@@ -53,7 +53,8 @@ extension PoolSnapshot {
             case .preempt(let lease, let victim, let beneficiary):
                 steps.append(.preempt(lease, deadline: now + terms(of: victim).drainTimeout, reason:
                     "preempted: \(victim) holds more than its fair share \(allocation.share(of: victim)); "
-                        + "\(beneficiary) is below its share \(allocation.share(of: beneficiary)) and waits"))
+                        + "\(beneficiary) is below its share \(allocation.share(of: beneficiary)) and waits; "
+                        + "of \(victim)'s back-ends this one is the cheapest to drain (\(inFlight(of: lease).map { "in flight: \($0)" } ?? "no load report yet"))"))
             }
         }
         return Assignment(steps: steps, rejected: rejected, explanation: allocation.explanation)

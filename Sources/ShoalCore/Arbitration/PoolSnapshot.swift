@@ -39,13 +39,17 @@ public struct PoolSnapshot: Sendable, Hashable {
         public var state: LeaseState
         public var host: String?
         public var slot: Int?
+        /// Requests in progress at its worker (running and queued), as last reported; `nil` before
+        /// the first report.
+        public var inFlight: Int?
 
-        public init(id: LeaseID, service: String, state: LeaseState, host: String? = nil, slot: Int? = nil) {
+        public init(id: LeaseID, service: String, state: LeaseState, host: String? = nil, slot: Int? = nil, inFlight: Int? = nil) {
             self.id = id
             self.service = service
             self.state = state
             self.host = host
             self.slot = slot
+            self.inFlight = inFlight
         }
     }
 
@@ -70,7 +74,8 @@ public struct PoolSnapshot: Sendable, Hashable {
         public var draining = 0
         /// Waiting for a slot.
         public var waiting = 0
-        /// Active leases, newest first: what preemption may take.
+        /// Active leases, cheapest to drain first: fewest requests in flight, then the newest
+        /// (peers drain a victim blindly; Shoal sees every worker's load).
         public var preemptible: [LeaseID] = []
 
         /// What `max_backends` counts: every lease it holds or waits for. A draining lease still
@@ -86,9 +91,11 @@ public struct PoolSnapshot: Sendable, Hashable {
             if lease.state.holdsSlot { usage.held += 1 }
             if lease.state == .draining { usage.draining += 1 }
             if lease.state == .requested { usage.waiting += 1 }
-            if lease.state == .active { usage.preemptible.append(lease.id) }
         }
-        usage.preemptible.sort(by: >)
+        usage.preemptible = leases
+            .filter { $0.service == service && $0.state == .active }
+            .sorted { ($0.inFlight ?? 0, $1.id) < ($1.inFlight ?? 0, $0.id) }
+            .map(\.id)
         return usage
     }
 
@@ -96,6 +103,11 @@ public struct PoolSnapshot: Sendable, Hashable {
     /// registered keeps what it holds and asks for nothing more.
     public var serviceNames: [String] {
         Set(services.keys).union(leases.map(\.service)).sorted()
+    }
+
+    /// A lease's requests in flight, as last reported.
+    func inFlight(of lease: LeaseID) -> Int? {
+        leases.first { $0.id == lease }?.inFlight
     }
 
     func terms(of service: String) -> Terms {
