@@ -113,7 +113,13 @@ public struct FrontendStatus: Codable, Sendable, Hashable {
 /// `POST /v1/frontends/{name}/heartbeat`: renews every lease of the front-end.
 /// Its body is empty (`{}` or nothing): the heartbeat itself is the news.
 public struct Heartbeat: Codable, Sendable, Hashable {
-    public init() {}
+    /// Requests the front-end has answered since it started (its own instance and its
+    /// back-ends), for the service's efficiency; older front-ends leave it out.
+    public var requestsServed: Int?
+
+    public init(requestsServed: Int? = nil) {
+        self.requestsServed = requestsServed
+    }
 }
 
 // MARK: Pool, services, events
@@ -162,11 +168,20 @@ public struct ServiceView: Codable, Sendable, Hashable {
     public var waiting: Int
     /// Its weighted max-min fair share of the pool now.
     public var fairShare: Int
+    /// Since the broker started: slot-seconds it held, and requests its front-ends answered.
+    public var backendSeconds: Double
+    public var requestsServed: Int
+    /// Back-end-seconds per 1 000 requests served; `nil` before the first request.
+    public var backendSecondsPerThousandRequests: Double?
 
     public init(
         name: String, frontends: [String], minBackends: Int, maxBackends: Int, priority: Int, weight: Int,
-        held: Int, waiting: Int, fairShare: Int
+        held: Int, waiting: Int, fairShare: Int, backendSeconds: Double = 0, requestsServed: Int = 0,
+        backendSecondsPerThousandRequests: Double? = nil
     ) {
+        self.backendSeconds = backendSeconds
+        self.requestsServed = requestsServed
+        self.backendSecondsPerThousandRequests = backendSecondsPerThousandRequests
         self.name = name
         self.frontends = frontends
         self.minBackends = minBackends

@@ -160,7 +160,7 @@ public actor LoadManager: Service {
         let status: FrontendStatus
         do {
             if renewing {
-                status = try await commands.heartbeat(frontend: configuration.frontend, Heartbeat())
+                status = try await commands.heartbeat(frontend: configuration.frontend, Heartbeat(requestsServed: members.requestsAnswered))
             } else {
                 status = try await commands.register(FrontendRegistration(name: configuration.frontend, manifestPath: configuration.manifestPath))
                 logger.info("registered with the broker", metadata: ["leases": "\(status.leases.count)"])

@@ -63,11 +63,29 @@ extension Broker {
             metrics?.leaseEvent(BrokerEvent.Kind.revoke.rawValue)
             try await carryOut(change.action, for: change.lease)
         }
-        let serving = try await store.leases().compactMap { stored -> PoolHealth.ServingLease? in
+        let live = try await store.leases()
+        countHeld(live)
+        let serving = live.compactMap { stored -> PoolHealth.ServingLease? in
             guard stored.lease.state.hasServingWorker, let host = stored.lease.host else { return nil }
             return PoolHealth.ServingLease(id: stored.id, host: host)
         }
         try await carryOut(health.tick(now: now, serving: serving))
+    }
+
+    /// Adds the slots each service held since the last tick to its back-end-seconds.
+    private func countHeld(_ live: [StoredLease]) {
+        // The clock is read here, with no suspension before the update: ticks may interleave.
+        let now = clock()
+        guard let since = heldCountedAt else {
+            heldCountedAt = now
+            return
+        }
+        guard now > since else { return }
+        heldCountedAt = now
+        var held: [String: Int] = [:]
+        for stored in live where stored.lease.state.holdsSlot { held[stored.lease.service, default: 0] += 1 }
+        efficiency.held(held, for: now - since)
+        metrics?.held(held, for: now - since)
     }
 
     // MARK: Long polls of the event log

@@ -21,10 +21,13 @@ extension Broker {
             guard let service = services[name] else { return nil }
             let usage = pool.usage(of: name)
             let manifest = service.manifest
+            let cost = efficiency.services[name] ?? Efficiency.Service()
             return ServiceView(
                 name: name, frontends: service.frontends.sorted(), minBackends: manifest.backends.min,
                 maxBackends: manifest.backends.max, priority: manifest.priority, weight: manifest.weight,
-                held: usage.held, waiting: usage.waiting, fairShare: allocation.share(of: name))
+                held: usage.held, waiting: usage.waiting, fairShare: allocation.share(of: name),
+                backendSeconds: cost.backendSeconds, requestsServed: cost.requestsServed,
+                backendSecondsPerThousandRequests: cost.backendSecondsPerThousandRequests)
         }
     }
 
@@ -129,7 +132,10 @@ extension Broker {
     }
 
     public func heartbeat(frontend name: String, _ heartbeat: Heartbeat) async throws -> FrontendStatus {
-        _ = try serviceOf(frontend: name)
+        let service = try serviceOf(frontend: name)
+        if let count = heartbeat.requestsServed {
+            metrics?.served(efficiency.served(count, by: name, of: service.name), service: service.name)
+        }
         try await store.renew(frontend: name, now: clock(), ttl: configuration.leaseTTL)
         return try await status(of: name)
     }

@@ -69,6 +69,10 @@ public actor Broker: BrokerOperations, Service {
     var workerTasks: [Int32: WorkerTask] = [:]
     /// Workers' last load reports, for the lease views.
     var loads: [LeaseID: (inFlight: Int, queued: Int)] = [:]
+    /// Back-end-seconds and requests served per service (memory only, like the metrics).
+    var efficiency = Efficiency()
+    /// When the slots held were last added to ``efficiency``.
+    var heldCountedAt: Timestamp?
     /// Long polls of the event log waiting for something new.
     var eventWaiters: [Int: CheckedContinuation<Void, Never>] = [:]
     var nextWaiterID = 0

@@ -110,6 +110,8 @@ struct Demo: AsyncParsableCommand {
         }
         let events = (try? await client.events(after: 0, limit: 1000).events) ?? []
         summary.count(events)
+        // The front-ends' heartbeats have brought their counts in meanwhile (every few seconds).
+        summary.services = (try? await client.services()) ?? []
         return summary
     }
 

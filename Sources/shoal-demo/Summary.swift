@@ -1,3 +1,4 @@
+import Foundation
 import ShoalAPI
 import ShoalCore
 import ShoalTesting
@@ -15,6 +16,8 @@ struct Summary {
     var released = 0
     var revoked = 0
     var preempted = 0
+    /// The broker's view at the end: each service's back-end-seconds per 1 000 requests.
+    var services: [ServiceView] = []
 
     var failed: Int { requests.values.reduce(0) { $0 + $1.failed } }
 
@@ -39,6 +42,10 @@ struct Summary {
         }
         say("  leases: \(granted) granted, \(released) released, \(preempted) preempted, \(revoked) revoked")
         say("  peak back-ends: " + peakBackends.sorted(by: { $0.key < $1.key }).map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        let costs = services.compactMap { service in
+            service.backendSecondsPerThousandRequests.map { "\(service.name) \(String(format: "%.1f", $0))" }
+        }
+        say("  back-end-seconds per 1 000 requests: " + (costs.isEmpty ? "-" : costs.joined(separator: ", ")))
         say(leftovers.isEmpty ? "  nothing left running" : "  LEFT OVER: \(leftovers.joined(separator: ", "))")
     }
 }

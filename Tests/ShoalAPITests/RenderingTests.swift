@@ -139,14 +139,15 @@ import ShoalRendering
     @Test func servicesShowTheirClaimAndShare() {
         let services = [
             ServiceView(name: "a", frontends: ["a@fe-a"], minBackends: 0, maxBackends: 3, priority: 0, weight: 1,
-                        held: 2, waiting: 0, fairShare: 2),
+                        held: 2, waiting: 0, fairShare: 2, backendSeconds: 25, requestsServed: 2000,
+                        backendSecondsPerThousandRequests: 12.5),
             ServiceView(name: "master2", frontends: ["m@fe-1", "m@fe-2"], minBackends: 1, maxBackends: 12, priority: 10,
                         weight: 3, held: 1, waiting: 2, fairShare: 6),
         ]
         #expect(render(services: services) == """
-            SERVICE  FRONT-ENDS      MIN  MAX  PRIORITY  WEIGHT  HELD  WAITING  SHARE
-            a        a@fe-a            0    3         0       1     2        0      2
-            master2  m@fe-1, m@fe-2    1   12        10       3     1        2      6
+            SERVICE  FRONT-ENDS      MIN  MAX  PRIORITY  WEIGHT  HELD  WAITING  SHARE  BACKEND-S/1K REQ
+            a        a@fe-a            0    3         0       1     2        0      2              12.5
+            master2  m@fe-1, m@fe-2    1   12        10       3     1        2      6                 -
             """)
         #expect(render(services: []) == "No services registered.")
     }

@@ -4,7 +4,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import ShoalAPI
-import ShoalBroker
+@testable import ShoalBroker
 import ShoalCore
 import Testing
 
@@ -40,6 +40,30 @@ private let token = "s3cret-metrics-token"
                 #expect(Self.values(in: text, name: "shoal_broker_slots", containing: #"state="used""#).first == 1)
                 #expect(Self.values(in: text, name: "shoal_broker_api_requests_total",
                                     containing: #"route="/v1/leases",status="201""#).first == 1, "\(text)")
+            }
+        }
+    }
+
+    @Test func efficiencyIsSlotSecondsHeldPerThousandRequestsServed() async throws {
+        try await withBroker(hosts: [PoolHost(name: "c1", slots: 2)], configure: { $0.leaseTTL = .seconds(600) }) { h in
+            try await h.register("a")
+            try await h.broker.tick()  // Starts the count.
+            let first = try await h.activeLease("a")
+            let second = try await h.activeLease("a")
+            // Two slots held for 10 s (their workers reporting); fe-a reports 4 000 requests answered.
+            for _ in 0..<10 {
+                try await h.advance(by: .seconds(1), reportingFrom: [first.task, second.task])
+                try await h.broker.tick()
+            }
+            _ = try await h.broker.heartbeat(frontend: "fe-a", Heartbeat(requestsServed: 4000))
+            let service = try #require(try await h.broker.services().first)
+            #expect(service.backendSeconds == 20)
+            #expect(service.requestsServed == 4000)
+            #expect(service.backendSecondsPerThousandRequests == 5)
+            try await servingAPI(h.broker, token: token) { port in
+                let text = String(buffer: try await LiveHTTPClient(port: port).execute(uri: "/metrics", method: .get).body)
+                #expect(Self.values(in: text, name: "shoal_broker_backend_seconds_total", containing: #"service="a""#) == [20], "\(text)")
+                #expect(Self.values(in: text, name: "shoal_broker_requests_served_total", containing: #"service="a""#) == [4000])
             }
         }
     }

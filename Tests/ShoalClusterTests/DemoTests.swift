@@ -28,6 +28,10 @@ struct DemoTests {
                 #expect((Int(words[1]) ?? 0) > 100, "\(line)")
                 #expect(line.hasSuffix(" 0 failed"), "\(line)")
             }
+            let costs = try #require(lines.first { $0.hasPrefix("  back-end-seconds per 1 000 requests: ") }, "\(output.stdout)")
+            for service in ["a", "b"] {
+                #expect(costs.contains(" \(service) "), "efficiency of \(service) reported: \(costs)")
+            }
             let leases = try #require(lines.first { $0.hasPrefix("  leases: ") })
             #expect((Int(leases.split(separator: " ")[1]) ?? 0) >= 2, "leases were granted: \(leases)")
             #expect(lines.contains("  nothing left running"), "\(output.stdout)")

@@ -12,6 +12,9 @@ import ShoalCore
 /// - `shoal_broker_pvm_notifications_total{kind}`: what the pool reported (`task-exit`,
 ///   `host-delete`, `worker-ready`, `worker-load`, `worker-drained`, `worker-failed`, `pool-lost`, `pool-restarted`);
 /// - `shoal_broker_lease_events_total{kind}`: lease transitions recorded (grant, ready, drain, revoke, ...);
+/// - `shoal_broker_backend_seconds_total{service}` and `shoal_broker_requests_served_total{service}`:
+///   slot-seconds held and requests its front-ends answered; their ratio is its efficiency
+///   (back-end-seconds per request);
 /// - `shoal_broker_pruned_rows_total{table}`: old events and finished leases deleted (`event`, `lease`);
 /// - `shoal_broker_database_bytes`: the lease table's SQLite file and its log, after each prune;
 /// - `shoal_broker_api_requests_total{method,route,status}` and
@@ -74,6 +77,18 @@ public final class BrokerMetrics: Sendable {
         case .poolRestarted: "pool-restarted"
         }
         notifications[kind]?.increment()
+    }
+
+    func held(_ held: [String: Int], for duration: Duration) {
+        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        for (service, slots) in held where slots > 0 {
+            Metrics.FloatingPointCounter(label: "shoal_broker_backend_seconds_total", dimensions: [("service", service)], factory: factory)
+                .increment(by: Double(slots) * seconds)
+        }
+    }
+
+    func served(_ requests: Int, service: String) {
+        Metrics.Counter(label: "shoal_broker_requests_served_total", dimensions: [("service", service)], factory: factory).increment(by: requests)
     }
 
     func pruned(events: Int, leases: Int, databaseBytes: Int) {

@@ -34,6 +34,10 @@ public final class MemberTable: Sendable {
     /// Moves on every change; event loops compare it per request (one atomic load).
     let version = Atomic<Int>(0)
     private let eventSink: AsyncStream<MemberEvent>.Continuation
+    private let answered = AnswerTally()
+
+    /// Answers relayed since the table was made, by every member it has had (removed ones too).
+    public var requestsAnswered: Int { answered.count.load(ordering: .relaxed) }
 
     /// Members becoming unreachable, and removed members becoming drained. Buffers the newest
     /// 1024 events if nobody reads.
@@ -44,7 +48,8 @@ public final class MemberTable: Sendable {
         let (events, sink) = AsyncStream.makeStream(of: MemberEvent.self, bufferingPolicy: .bufferingNewest(1024))
         self.events = events
         self.eventSink = sink
-        let localMember = local.map { Member(name: "local", address: $0, role: .local, events: sink) }
+        let answered = self.answered
+        let localMember = local.map { Member(name: "local", address: $0, role: .local, events: sink, answered: answered) }
         state = NIOLockedValueBox(Snapshot(local: localMember, backends: [], dispatcher: dispatcher))
     }
 
@@ -73,7 +78,7 @@ public final class MemberTable: Sendable {
     /// in-flight ones are done.
     @discardableResult
     public func setLocal(_ address: SocketAddress?, name: String = "local") -> (new: Member?, old: Member?) {
-        let new = address.map { Member(name: name, address: $0, role: .local, events: eventSink) }
+        let new = address.map { Member(name: name, address: $0, role: .local, events: eventSink, answered: answered) }
         let old = change { snapshot in
             defer { snapshot.local = new }
             return snapshot.local
@@ -85,7 +90,7 @@ public final class MemberTable: Sendable {
     /// Appends a back-end to the list. Names must be unique among the back-ends.
     @discardableResult
     public func addBackend(name: String, address: SocketAddress) throws -> Member {
-        let member = Member(name: name, address: address, role: .backend, events: eventSink)
+        let member = Member(name: name, address: address, role: .backend, events: eventSink, answered: answered)
         try change { snapshot in
             guard !snapshot.backends.contains(where: { $0.name == name }) else { throw Failure.duplicateName(name) }
             snapshot.backends.append(member)
