@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 # Debian packages the build and the tests need; `make setup` installs the missing ones.
-APT_PACKAGES := pvm pvm-dev libtirpc-dev libyaml-dev libsqlite3-dev iproute2 util-linux procps chromium etcd-server redis-server
+APT_PACKAGES := pvm pvm-dev libtirpc-dev libyaml-dev libsqlite3-dev iproute2 util-linux procps chromium etcd-server redis-server websocketd curl openssl
 
 .PHONY: setup build demo test bench-dataplane bench-broker bench-paper bench-failover plot-benchmarks clean
 

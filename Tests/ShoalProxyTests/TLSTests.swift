@@ -1,0 +1,178 @@
+import Foundation
+import NIOCore
+import ShoalCore
+import ShoalProxy
+import ShoalTesting
+import Testing
+
+/// TLS on the public port: a certificate made with `openssl` at test time, Debian's `curl`
+/// trusting it, and a member that hears plain HTTP.
+extension ProxyTests {
+    @Suite struct TLS {
+        static func curl(_ arguments: [String]) throws -> ProcessRunner.Output {
+            try ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/curl"), ["-sS", "--max-time", "20"] + arguments, timeout: 30)
+        }
+
+        @Test func anHTTPSClientIsServedByAPlainMember() async throws {
+            let certificate = try TestCertificate.make()
+            defer { certificate.remove() }
+            let member = try await HeaderEchoServer.start()
+            let relay = HTTPRelayServer.serviceManager(
+                local: member.localAddress, configuration: testConfiguration {
+                    $0.tls = TLSFiles(certificatePath: certificate.certificatePath, keyPath: certificate.keyPath)
+                    $0.forwardedProto = "https"
+                }, logger: LogCapture().logger)
+            try await relay.start()
+
+            // Two requests on one connection (curl reuses it: 0 new connects for the second).
+            let url = "https://localhost:\(relay.port)"
+            let output = try Self.curl([
+                "--cacert", certificate.certificatePath, "-w", "\n[%{http_code} HTTP/%{http_version} connects %{num_connects}]\n",
+                "\(url)/first", "\(url)/second?x=1",
+            ])
+            #expect(output.status == 0, "curl: \(output.stderr)")
+            // The member heard plain HTTP/1.1, told the client's scheme.
+            #expect(output.stdout.contains("GET /first HTTP/1.1\n"))
+            #expect(output.stdout.contains("GET /second?x=1 HTTP/1.1\n"))
+            #expect(output.stdout.components(separatedBy: "x-forwarded-proto: https\n").count == 3)
+            // ALPN offers HTTP/1.1 only, so curl does not try HTTP/2.
+            #expect(output.stdout.contains("[200 HTTP/1.1 connects 1]"))
+            #expect(output.stdout.contains("[200 HTTP/1.1 connects 0]"))
+
+            // A client that does not trust the certificate gives up in the handshake.
+            let untrusting = try Self.curl(["\(url)/first"])
+            #expect(untrusting.status == 60, "curl: \(untrusting.stdout) \(untrusting.stderr)")
+
+            await relay.shutdown()
+            try await member.close()
+        }
+
+        @Test func aLargeAnswerStreamsThroughTLSWhole() async throws {
+            let certificate = try TestCertificate.make()
+            defer { certificate.remove() }
+            let web = try WebServer()
+            let relay = HTTPRelayServer.serviceManager(
+                local: web.address, configuration: testConfiguration {
+                    $0.tls = TLSFiles(certificatePath: certificate.certificatePath, keyPath: certificate.keyPath)
+                }, logger: LogCapture().logger)
+            try await relay.start()
+
+            let output = try Self.curl([
+                "--cacert", certificate.certificatePath, "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
+                "https://127.0.0.1:\(relay.port)/doc?size=5000000",
+            ])
+            #expect(output.status == 0, "curl: \(output.stderr)")
+            #expect(output.stdout == "200 5000000")
+
+            await relay.shutdown()
+            web.stop()
+        }
+
+        @Test func plainHTTPOnTheTLSPortIsClosedUnanswered() async throws {
+            let certificate = try TestCertificate.make()
+            defer { certificate.remove() }
+            let member = try await HeaderEchoServer.start()
+            let relay = HTTPRelayServer.serviceManager(
+                local: member.localAddress, configuration: testConfiguration {
+                    $0.tls = TLSFiles(certificatePath: certificate.certificatePath, keyPath: certificate.keyPath)
+                }, logger: LogCapture().logger)
+            try await relay.start()
+
+            let socket = try BlockingSocket(port: relay.port)
+            try socket.send("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            let start = ContinuousClock.now
+            let answer = socket.receiveText(until: "HTTP/1.1", seconds: 10)
+            // At most a TLS alert, never an HTTP answer; and closed, not left hanging.
+            #expect(!answer.contains("HTTP/"))
+            #expect(elapsed(since: start) < 5)
+            socket.close()
+            #expect(relay.members.local?.inFlight == 0)
+            #expect(relay.admission.inFlight == 0)
+
+            await relay.shutdown()
+            try await member.close()
+        }
+
+        /// The real `shoal frontend`: `tls` in its manifest, paths relative to the manifest.
+        @Test func theFrontendServesTLSFromItsManifest() async throws {
+            let (directory, manifest) = try webServerManifest()
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let certificate = try TestCertificate.make()
+            defer { certificate.remove() }
+            try FileManager.default.createDirectory(at: directory.appendingPathComponent("certs"), withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: certificate.certificatePath, toPath: directory.path + "/certs/site.pem")
+            try FileManager.default.copyItem(atPath: certificate.keyPath, toPath: directory.path + "/certs/site.key")
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: manifest))
+            handle.seekToEndOfFile()
+            handle.write(Data("tls: {certificate: certs/site.pem, key: certs/site.key}\n".utf8))
+            try handle.close()
+
+            let frontend = try ManagedProcess.startProduct(
+                "shoal", ["frontend", manifest, "--standalone", "--port", "0", "--metrics-port", "0"],
+                readyPrefix: "shoal frontend", timeout: 30)
+            defer { frontend.stop() }
+            let ready = try #require(ReadyLine.frontend(frontend.firstLine))
+            let output = try Self.curl([
+                "--cacert", certificate.certificatePath, "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
+                "https://localhost:\(ready.port)/doc",
+            ])
+            #expect(output.status == 0, "curl: \(output.stderr)")
+            #expect(output.stdout == "200 1024")
+        }
+
+        /// `--tls-certificate`/`--tls-key`: both or neither, and a pair that loads, else exit 1
+        /// before anything starts.
+        @Test func theFrontendRefusesABadPairOnItsCommandLine() throws {
+            let (directory, manifest) = try webServerManifest()
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let certificate = try TestCertificate.make()
+            let other = try TestCertificate.make(name: "other")
+            defer {
+                certificate.remove()
+                other.remove()
+            }
+            let alone = try ProcessRunner.runProduct("shoal", ["frontend", manifest, "--standalone", "--tls-certificate", certificate.certificatePath])
+            #expect(alone.status == 64)
+            #expect(alone.stderr.contains("Error: --tls-certificate and --tls-key go together"), "\(alone.stderr)")
+
+            let mismatched = try ProcessRunner.runProduct("shoal", [
+                "frontend", manifest, "--standalone", "--port", "0",
+                "--tls-certificate", certificate.certificatePath, "--tls-key", other.keyPath,
+            ])
+            #expect(mismatched.status == 1)
+            #expect(mismatched.stderr.hasPrefix(
+                "shoal frontend: --tls-key: '\(other.keyPath)' is not the private key of '\(certificate.certificatePath)' ("), "\(mismatched.stderr)")
+            #expect(mismatched.stdout == "")
+
+            let missing = try ProcessRunner.runProduct("shoal", [
+                "frontend", manifest, "--standalone", "--port", "0",
+                "--tls-certificate", directory.path + "/none.pem", "--tls-key", directory.path + "/none.key",
+            ])
+            #expect(missing.status == 1)
+            #expect(missing.stderr == """
+                shoal frontend: --tls-certificate: no such file '\(directory.path)/none.pem'
+                shoal frontend: --tls-key: no such file '\(directory.path)/none.key'
+
+                """)
+        }
+
+        @Test func aBadPairKeepsTheRelayFromListening() async throws {
+            let certificate = try TestCertificate.make()
+            let other = try TestCertificate.make(name: "other")
+            defer {
+                certificate.remove()
+                other.remove()
+            }
+            for files in [
+                TLSFiles(certificatePath: certificate.certificatePath, keyPath: certificate.directory.path + "/missing.key"),
+                TLSFiles(certificatePath: certificate.keyPath, keyPath: certificate.keyPath),
+                TLSFiles(certificatePath: certificate.certificatePath, keyPath: other.keyPath),
+            ] {
+                let relay = HTTPRelayServer.serviceManager(
+                    local: nil, configuration: testConfiguration { $0.tls = files }, logger: LogCapture().logger)
+                await #expect(throws: (any Error).self) { try await relay.start() }
+                #expect(relay.localAddress == nil)
+            }
+        }
+    }
+}
