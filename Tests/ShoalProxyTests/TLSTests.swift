@@ -156,6 +156,81 @@ extension ProxyTests {
                 """)
         }
 
+        /// `protocol: tcp` behind TLS: Debian's `redis-cli --tls` through a TCP-mode front-end to a
+        /// plain `redis-server`.
+        @Test func aTCPServiceBehindTLS() async throws {
+            let certificate = try TestCertificate.make()
+            defer { certificate.remove() }
+            let redis = try await TCPMode.redis()
+            let relay = HTTPRelayServer.serviceManager(
+                local: try SocketAddress(ipAddress: redis.host, port: redis.port), configuration: TCPMode.tcp {
+                    $0.tls = TLSFiles(certificatePath: certificate.certificatePath, keyPath: certificate.keyPath)
+                }, logger: LogCapture().logger)
+            try await relay.start()
+
+            func cli(_ arguments: [String]) throws -> ProcessRunner.Output {
+                try ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/redis-cli"),
+                                      ["--tls", "--cacert", certificate.certificatePath, "-h", "localhost", "-p", "\(relay.port)"] + arguments, timeout: 10)
+            }
+            #expect(try cli(["SET", "sea", "salt"]).stdout == "OK\n")
+            #expect(try cli(["GET", "sea"]).stdout == "salt\n")
+            // The same port without TLS: redis-cli gets no answer.
+            let plain = try ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/redis-cli"), ["-p", "\(relay.port)", "GET", "sea"], timeout: 10)
+            #expect(!plain.stdout.contains("salt"))
+            #expect(try await Pooling.eventually(within: 2) { relay.admission.inFlight == 0 })
+
+            await relay.shutdown()
+            await redis.stop()
+        }
+
+        /// 600 connections of random bytes, plain HTTP (valid and mutated) and TLS records with
+        /// random contents to the TLS port: each ends within 5 s, none is ever answered in HTTP
+        /// (nothing reaches the relay but what TLS let through), nothing stays counted, and an
+        /// HTTPS client is served afterwards.
+        @Test func fuzzedBytesOnTheTLSPort() async throws {
+            let certificate = try TestCertificate.make()
+            defer { certificate.remove() }
+            let member = try await HeaderEchoServer.start()
+            let relay = HTTPRelayServer.serviceManager(
+                local: member.localAddress, configuration: testConfiguration {
+                    $0.tls = TLSFiles(certificatePath: certificate.certificatePath, keyPath: certificate.keyPath)
+                }, logger: LogCapture().logger)
+            try await relay.start()
+
+            var random = SplitMix64(seed: 0xF022_0016_715)
+            let requests = ["GET / HTTP/1.1\r\nHost: a\r\n\r\n", "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"]
+            let cases = (0..<600).map { round -> FuzzCase in
+                var bytes: [UInt8]
+                switch round % 3 {
+                case 0:
+                    bytes = (0..<Int.random(in: 1...2000, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+                case 1:
+                    bytes = UpgradeAndTCPFuzz.mutate(requests[round % 2], &random)
+                default:
+                    // A handshake record header (type 22, TLS 1.0 to 1.3) and a body of random length and bytes.
+                    let length = Int.random(in: 0...600, using: &random)
+                    bytes = [22, 3, UInt8.random(in: 1...4, using: &random), UInt8(length >> 8), UInt8(length & 0xFF)]
+                        + (0..<Int.random(in: 0...length, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+                }
+                return FuzzCase("tls", [bytes], .anything)
+            }
+            let results = await FuzzExchange.runAll(port: relay.port, cases)
+            let hung = results.filter { $0.end == FuzzAnswer.End.timedOut || $0.end == FuzzAnswer.End.connectFailed }.count
+            let answeredInHTTP = results.filter { String(decoding: $0.bytes, as: UTF8.self).contains("HTTP/1.") }.count
+            let alerts = results.filter { $0.bytes.first == 21 }.count
+            print("TLSFuzz: \(cases.count) connections, \(alerts) answered with a TLS alert, \(answeredInHTTP) in HTTP, \(hung) hung or refused")
+            #expect(hung == 0)
+            #expect(answeredInHTTP == 0)
+            #expect(try await Pooling.eventually(within: 5) { relay.admission.inFlight == 0 && relay.members.local?.inFlight == 0 })
+            let output = try Self.curl([
+                "--cacert", certificate.certificatePath, "-o", "/dev/null", "-w", "%{http_code}", "https://localhost:\(relay.port)/after",
+            ])
+            #expect(output.stdout == "200", "curl: \(output.stderr)")
+
+            await relay.shutdown()
+            try await member.close()
+        }
+
         @Test func aBadPairKeepsTheRelayFromListening() async throws {
             let certificate = try TestCertificate.make()
             let other = try TestCertificate.make(name: "other")
