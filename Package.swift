@@ -102,11 +102,12 @@ let package = Package(
         // Test hosts, managed processes, load, and a whole local cluster (demo, benchmarks, tests).
         .target(name: "ShoalTesting", dependencies: [
             "PVM", "ShoalProcess", "ShoalAPI", "ShoalClient", .product(name: "Logging", package: "swift-log"),
-            // The WebSocket client of the tests (a real handshake and framing).
+            // The WebSocket client of the tests (a real handshake and framing, over TLS too).
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOWebSocket", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
 
         .executableTarget(name: "shoal", dependencies: [

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import NIOWebSocket
 
 /// A WebSocket client made with NIOWebSocket: the real handshake and framing.
@@ -15,10 +16,21 @@ public enum WebSocketClient {
     public struct Refused: Error {}
 
     /// Connects to `host`:`port` and upgrades; throws ``Refused`` if the server does not switch.
-    public static func connect(host: String = "127.0.0.1", port: Int, path: String = "/chat") async throws -> Connection {
+    /// `trustingCertificate`: speak TLS (`wss://`), trusting only this PEM certificate.
+    public static func connect(
+        host: String = "127.0.0.1", port: Int, path: String = "/chat", trustingCertificate: String? = nil
+    ) async throws -> Connection {
+        let tls = try trustingCertificate.map { file -> NIOSSLContext in
+            var configuration = TLSConfiguration.makeClientConfiguration()
+            configuration.trustRoots = .file(file)
+            return try NIOSSLContext(configuration: configuration)
+        }
         let upgrade: EventLoopFuture<Upgrade> = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: host))
+                    }
                     let upgrader = NIOTypedWebSocketClientUpgrader<Upgrade>(upgradePipelineHandler: { channel, _ in
                         channel.eventLoop.makeCompletedFuture { .websocket(try Connection(wrappingChannelSynchronously: channel)) }
                     })

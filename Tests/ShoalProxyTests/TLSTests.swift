@@ -156,6 +156,31 @@ extension ProxyTests {
                 """)
         }
 
+        /// A WebSocket over TLS (`wss://`): NIO's client trusting the test certificate, through the
+        /// front-end to a plain WebSocket server.
+        @Test func aSecureWebSocket() async throws {
+            let certificate = try TestCertificate.make()
+            defer { certificate.remove() }
+            let echo = try await WebSocketEchoServer()
+            let relay = HTTPRelayServer.serviceManager(
+                local: echo.address, configuration: testConfiguration {
+                    $0.tls = TLSFiles(certificatePath: certificate.certificatePath, keyPath: certificate.keyPath)
+                }, logger: LogCapture().logger)
+            try await relay.start()
+
+            let connection = try await WebSocketClient.connect(host: "localhost", port: relay.port, trustingCertificate: certificate.certificatePath)
+            #expect(relay.admission.inFlight == 1)
+            #expect(try await Upgrade.exchange(["hello", "über 🐟"], over: connection) == Upgrade.expected)
+            #expect(try await Pooling.eventually(within: 2) { relay.admission.inFlight == 0 && relay.members.local?.inFlight == 0 })
+            // Trusting only other roots, the handshake fails before any upgrade.
+            await #expect(throws: (any Error).self) {
+                _ = try await WebSocketClient.connect(host: "localhost", port: relay.port, trustingCertificate: "/etc/ssl/certs/ca-certificates.crt")
+            }
+
+            await relay.shutdown()
+            echo.stop()
+        }
+
         /// `protocol: tcp` behind TLS: Debian's `redis-cli --tls` through a TCP-mode front-end to a
         /// plain `redis-server`.
         @Test func aTCPServiceBehindTLS() async throws {
