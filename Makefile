@@ -2,8 +2,8 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 # Debian packages the build and the tests need; `make setup` installs the missing ones.
-# etcd-server, redis-server and openssh-server are started by the tests themselves, never as services.
-APT_PACKAGES := pvm pvm-dev libtirpc-dev libyaml-dev libsqlite3-dev iproute2 util-linux procps chromium etcd-server redis-server openssh-server
+# etcd-server, redis-server, websocketd and openssh-server are started by the tests themselves, never as services.
+APT_PACKAGES := pvm pvm-dev libtirpc-dev libyaml-dev libsqlite3-dev iproute2 util-linux procps chromium etcd-server redis-server websocketd curl openssl openssh-server
 
 .PHONY: setup build demo test bench-dataplane bench-broker bench-paper bench-failover plot-benchmarks clean
 

@@ -16,6 +16,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // TLS on a front-end's public port (BoringSSL inside; see docs/manifest.md, `tls`).
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // Debian's libpvm3 and libyaml, never vendored.
@@ -24,7 +26,8 @@ let package = Package(
 
         // The pure core: models, levels, policy, lease state machine. No I/O, imports nothing of the project.
         .target(name: "ShoalCore", exclude: ["README.md"]),
-        .target(name: "ShoalManifest", dependencies: ["ShoalCore", "CYAML"]),
+        // NIOSSL: a manifest's `tls` files are loaded to check them, as the front-end will.
+        .target(name: "ShoalManifest", dependencies: ["ShoalCore", "CYAML", .product(name: "NIOSSL", package: "swift-nio-ssl")]),
         // Child processes started with a clean signal mask; C string helpers.
         .target(name: "ShoalProcess"),
         .target(name: "PVM", dependencies: [
@@ -38,6 +41,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
@@ -98,6 +102,12 @@ let package = Package(
         // Test hosts, managed processes, load, and a whole local cluster (demo, benchmarks, tests).
         .target(name: "ShoalTesting", dependencies: [
             "PVM", "ShoalProcess", "ShoalAPI", "ShoalClient", .product(name: "Logging", package: "swift-log"),
+            // The WebSocket client of the tests (a real handshake and framing, over TLS too).
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOWebSocket", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
 
         .executableTarget(name: "shoal", dependencies: [
@@ -160,6 +170,8 @@ let package = Package(
         .testTarget(name: "ShoalClusterTests", dependencies: [
             "ShoalAPI", "ShoalBroker", "ShoalClient", "ShoalCore", "ShoalTesting", "PVM",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOWebSocket", package: "swift-nio"),
         ]),
         .testTarget(name: "ShoalManifestTests", dependencies: ["ShoalManifest", "ShoalCore", "ShoalTesting"]),
         .testTarget(name: "PVMTests", dependencies: ["PVM", "ShoalTesting", .product(name: "Logging", package: "swift-log")]),

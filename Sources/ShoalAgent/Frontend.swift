@@ -29,9 +29,12 @@ public final class Frontend: Service {
         /// Its port (0: any free port). `nil`: the service's port + 10000 if that is free, else
         /// any free port (and any free port when the service's port is 0).
         public var metricsPort: Int?
+        /// Serve the public port over TLS with these files (the manifest's `tls` unless overridden).
+        public var tls: TLSFiles?
 
         public init(manifest: ServiceManifest) {
             self.manifest = manifest
+            self.tls = manifest.tls
         }
     }
 
@@ -72,6 +75,11 @@ public final class Frontend: Service {
         relayConfiguration.memberHeader = configuration.memberHeader
         relayConfiguration.shutdownGracePeriod = manifest.drainTimeout.timeAmount
         relayConfiguration.serviceProtocol = manifest.serviceProtocol
+        if let tls = configuration.tls {
+            // TLS ends here; members hear plain HTTP, told the client's scheme.
+            relayConfiguration.tls = tls
+            relayConfiguration.forwardedProto = "https"
+        }
         let relay = HTTPRelayServer.serviceManager(
             local: try SocketAddress(ipAddress: instance.host, port: instance.port),
             dispatcher: Dispatcher(policy: configuration.policy, thresholds: manifest.thresholds),
@@ -92,6 +100,9 @@ public final class Frontend: Service {
         }
         let metricsURL = "http://\(configuration.metricsHost):\(admin.localAddress?.port ?? 0)/metrics"
         logger.info("metrics listening", metadata: ["url": "\(metricsURL)"])
+        if let tls = configuration.tls {
+            logger.info("public port serves TLS", metadata: ["certificate": "\(tls.certificatePath)"])
+        }
         announceReady("shoal frontend \(manifest.name) listening on \(configuration.listenHost):\(bound.port ?? relayConfiguration.port)"
             + " (local instance pid \(instance.pid) on \(instance.host):\(instance.port), \(configuration.staticBackends.count) back-ends,"
             + " metrics \(metricsURL))")

@@ -220,7 +220,8 @@ public actor Broker: BrokerOperations, Service {
     }
 
     static func loadManifest(_ path: String) throws -> ServiceManifest {
-        switch ManifestLoader().load(paths: [path]) {
+        // The `tls` files are the front-end's alone.
+        switch ManifestLoader(checkTLSFiles: false).load(paths: [path]) {
         case .success(let loaded) where loaded.count == 1:
             return loaded[0].manifest
         case .success(let loaded):

@@ -33,6 +33,9 @@ public struct ServiceManifest: Sendable, Hashable, Codable {
     public var drainTimeout: Duration
     /// What the service speaks, so what the front-end and the worker relay.
     public var serviceProtocol: ServiceProtocol
+    /// The public port's certificate and key, or nil for plain TCP. Only the front-end uses
+    /// them: it terminates TLS and speaks plain to its members.
+    public var tls: TLSFiles?
 
     public init(
         name: String,
@@ -48,7 +51,8 @@ public struct ServiceManifest: Sendable, Hashable, Codable {
         priority: Int = 0,
         weight: Int = 1,
         drainTimeout: Duration = .seconds(30),
-        serviceProtocol: ServiceProtocol = .http
+        serviceProtocol: ServiceProtocol = .http,
+        tls: TLSFiles? = nil
     ) {
         self.name = name
         self.frontend = frontend
@@ -64,6 +68,7 @@ public struct ServiceManifest: Sendable, Hashable, Codable {
         self.weight = weight
         self.drainTimeout = drainTimeout
         self.serviceProtocol = serviceProtocol
+        self.tls = tls
     }
 
     public static let defaultFrontend = "localhost"
@@ -82,6 +87,19 @@ public enum ServiceProtocol: String, Sendable, Hashable, Codable, CaseIterable {
     /// Any TCP protocol (a database, a cache, a line protocol): relayed as bytes, connection by
     /// connection; load is connections in progress.
     case tcp
+}
+
+/// The manifest's `tls`: the PEM files a front-end serves its public port with.
+public struct TLSFiles: Sendable, Hashable, Codable {
+    /// The certificate chain, leaf first (PEM).
+    public var certificatePath: String
+    /// The certificate's private key (PEM, unencrypted).
+    public var keyPath: String
+
+    public init(certificatePath: String, keyPath: String) {
+        self.certificatePath = certificatePath
+        self.keyPath = keyPath
+    }
 }
 
 /// The paper's two thresholds, in requests in progress on one member.

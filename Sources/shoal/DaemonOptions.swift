@@ -34,9 +34,9 @@ struct DaemonOptions: ParsableArguments {
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
 /// Loads one manifest file, or prints every problem in it (file:line:column: message) to stderr
-/// and exits 1.
-func loadManifest(_ path: String) throws -> ServiceManifest {
-    switch ManifestLoader().load(paths: [path]) {
+/// and exits 1. `checkTLSFiles`: see that the `tls` files serve (the front-end's manifest).
+func loadManifest(_ path: String, checkTLSFiles: Bool = true) throws -> ServiceManifest {
+    switch ManifestLoader(checkTLSFiles: checkTLSFiles).load(paths: [path]) {
     case .success(let loaded) where loaded.count == 1:
         return loaded[0].manifest
     case .success(let loaded):

@@ -3,6 +3,7 @@ import Foundation
 import ShoalAPI
 import ShoalAgent
 import ShoalCore
+import ShoalManifest
 
 /// `shoal frontend MANIFEST`: a front-end agent for one service.
 struct FrontendCommand: AsyncParsableCommand {
@@ -29,17 +30,26 @@ struct FrontendCommand: AsyncParsableCommand {
     @Option(help: "Address the admin listener (GET /metrics) listens on.") var metricsHost = "127.0.0.1"
     @Option(help: "Admin listener port (0: any free port; default: the service's port + 10000, or any free port if that is taken).")
     var metricsPort: Int?
+    @Option(help: ArgumentHelp("Serve the public port over TLS with this PEM certificate chain (with --tls-key; overrides the manifest's tls).", valueName: "file"))
+    var tlsCertificate: String?
+    @Option(help: ArgumentHelp("The certificate's PEM private key (with --tls-certificate).", valueName: "file"))
+    var tlsKey: String?
     @OptionGroup var daemon: DaemonOptions
 
     func validate() throws {
         if let port, !(0...65535).contains(port) { throw ValidationError("--port must be 0...65535") }
         if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port must be 0...65535") }
         guard holdTime >= 0 else { throw ValidationError("--hold-time must be >= 0") }
+        if (tlsCertificate == nil) != (tlsKey == nil) { throw ValidationError("--tls-certificate and --tls-key go together") }
         _ = try backends.map(Self.parseBackend)
     }
 
     func run() async throws {
-        var configuration = Frontend.Configuration(manifest: try loadManifest(manifest))
+        // TLS files on the command line replace the manifest's, which then need not serve.
+        var configuration = Frontend.Configuration(manifest: try loadManifest(manifest, checkTLSFiles: tlsCertificate == nil))
+        if let tlsCertificate, let tlsKey {
+            configuration.tls = try Self.checkedTLSFiles(certificate: tlsCertificate, key: tlsKey)
+        }
         configuration.listenHost = listenHost
         configuration.port = port
         configuration.policy = policy
@@ -64,6 +74,24 @@ struct FrontendCommand: AsyncParsableCommand {
         }
         let logger = daemon.makeLogger(label: "shoal.frontend")
         try await runUntilSignalled(Frontend(configuration: configuration, logger: logger), logger: logger)
+    }
+
+    /// The files as absolute paths, or every problem printed and exit 1.
+    static func checkedTLSFiles(certificate: String, key: String) throws -> TLSFiles {
+        let files = TLSFiles(
+            certificatePath: URL(fileURLWithPath: certificate).standardizedFileURL.path,
+            keyPath: URL(fileURLWithPath: key).standardizedFileURL.path)
+        let problems = TLSFileCheck.problems(files)
+        guard problems.isEmpty else {
+            for problem in problems {
+                switch problem {
+                case .certificate(let message): printError("shoal frontend: --tls-certificate: \(message)")
+                case .key(let message): printError("shoal frontend: --tls-key: \(message)")
+                }
+            }
+            throw ExitCode.failure
+        }
+        return files
     }
 
     static func parseBackend(_ text: String) throws -> (name: String, host: String, port: Int) {

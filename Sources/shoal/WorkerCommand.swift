@@ -28,7 +28,7 @@ struct WorkerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var configuration = Worker.Configuration(manifest: try loadManifest(manifest))
+        var configuration = Worker.Configuration(manifest: try loadManifest(manifest, checkTLSFiles: false))
         configuration.listenHost = listenHost
         configuration.port = port
         configuration.advertisedHost = advertise

@@ -105,5 +105,44 @@ extension ProxyTests {
             await worker.shutdown()
             await redis.stop()
         }
+
+        /// A connection waiting for admission gets the queue timeout HTTP requests have: closed
+        /// unanswered when it passes, served when its turn comes first.
+        @Test func aQueuedConnectionWaitsNoLongerThanTheQueueTimeout() async throws {
+            let redis = try await Self.redis()
+            let worker = HTTPRelayServer.worker(
+                upstream: try SocketAddress(ipAddress: redis.host, port: redis.port),
+                limits: .init(maxConcurrent: 1, maxQueued: 1, queueTimeout: .milliseconds(600)),
+                configuration: Self.tcp(), logger: LogCapture().logger)
+            try await worker.start()
+            let first = try BlockingSocket(port: worker.port)
+            try first.send("PING\r\n")
+            #expect(first.receiveText(until: "\r\n", seconds: 5) == "+PONG\r\n")
+
+            // The second waits its turn, sees none within the timeout, and is closed.
+            let second = try BlockingSocket(port: worker.port)
+            try second.send("PING\r\n")
+            #expect(try await Pooling.eventually(within: 2) { worker.admission.queued == 1 })
+            let start = ContinuousClock.now
+            #expect(second.receiveText(until: "\r\n", seconds: 5) == "")
+            #expect((0.2...2.5).contains(elapsed(since: start)))
+            #expect(worker.admission.queued == 0)
+            #expect(worker.admission.inFlight == 1)
+
+            // A third's turn comes before its timeout (the first leaves): it is served.
+            let third = try BlockingSocket(port: worker.port)
+            try third.send("PING\r\n")
+            #expect(try await Pooling.eventually(within: 2) { worker.admission.queued == 1 })
+            first.close()
+            #expect(third.receiveText(until: "\r\n", seconds: 5) == "+PONG\r\n")
+            try await Task.sleep(for: .milliseconds(800))  // Past its deadline: still open, still served.
+            try third.send("PING\r\n")
+            #expect(third.receiveText(until: "\r\n", seconds: 5) == "+PONG\r\n")
+            third.close()
+            #expect(try await Pooling.eventually(within: 2) { worker.admission.inFlight == 0 })
+
+            await worker.shutdown()
+            await redis.stop()
+        }
     }
 }

@@ -6,12 +6,14 @@ public enum ManifestDecoder {
     /// Every key a manifest may have, in documentation order.
     public static let keys = [
         "name", "frontend", "command", "args", "env", "port", "health_check", "concurrency",
-        "thresholds", "backends", "priority", "weight", "drain_timeout", "protocol",
+        "thresholds", "backends", "priority", "weight", "drain_timeout", "protocol", "tls",
     ]
 
-    /// Decodes one manifest. `root` is nil for an empty file.
-    public static func decode(_ root: YAMLNode?, file: String) -> Result<LoadedManifest, DiagnosticList> {
-        let draft = draft(root, file: file)
+    /// Decodes one manifest. `root` is nil for an empty file. `checkTLSFiles`: load the `tls`
+    /// files to see that they serve (only where the front-end runs; the broker and the workers
+    /// never use them, and a back-end should not need the key).
+    public static func decode(_ root: YAMLNode?, file: String, checkTLSFiles: Bool = true) -> Result<LoadedManifest, DiagnosticList> {
+        let draft = draft(root, file: file, checkTLSFiles: checkTLSFiles)
         if let manifest = draft.manifest, draft.diagnostics.isEmpty {
             return .success(manifest)
         }
@@ -20,7 +22,7 @@ public enum ManifestDecoder {
 
     /// Decodes what it can. Even a broken manifest yields its name and port when those are
     /// valid, so clashes with other manifests are reported too.
-    static func draft(_ root: YAMLNode?, file: String) -> ManifestDraft {
+    static func draft(_ root: YAMLNode?, file: String, checkTLSFiles: Bool = true) -> ManifestDraft {
         guard let root else {
             return ManifestDraft(diagnostics: [Diagnostic(file: file, message: "empty manifest: expected a mapping with at least 'name', 'command' and 'port'")])
         }
@@ -45,6 +47,7 @@ public enum ManifestDecoder {
         let weight = fields.optional("weight") { node, name throws(Diagnostic) in try node.int(name, in: 1...1000) }
         let drainTimeout = fields.optional("drain_timeout") { node, name throws(Diagnostic) in try ManifestDuration.read(node, name: name) }
         let serviceProtocol = fields.optional("protocol") { node, name throws(Diagnostic) in try ManifestValues.serviceProtocol(node, name) }
+        let tls = ManifestTLS.read(&fields, file: file, checkFiles: checkTLSFiles)
 
         var marks: [String: YAMLMark] = [:]
         for pair in fields.entries {
@@ -70,7 +73,8 @@ public enum ManifestDecoder {
             priority: priority ?? 0,
             weight: weight ?? 1,
             drainTimeout: drainTimeout ?? .seconds(30),
-            serviceProtocol: serviceProtocol ?? .http
+            serviceProtocol: serviceProtocol ?? .http,
+            tls: tls
         )
         draft.manifest = LoadedManifest(manifest: manifest, file: file, marks: marks)
         return draft

@@ -7,9 +7,12 @@ import ShoalCore
 /// The result is either every manifest or every problem found, in file order and then by position.
 public struct ManifestLoader: Sendable {
     public var parser: YAMLParser
+    /// Whether `tls` files must exist and load (see ``ManifestDecoder/decode(_:file:checkTLSFiles:)``).
+    public var checkTLSFiles: Bool
 
-    public init(limits: YAMLLimits = YAMLLimits()) {
+    public init(limits: YAMLLimits = YAMLLimits(), checkTLSFiles: Bool = true) {
         self.parser = YAMLParser(limits: limits)
+        self.checkTLSFiles = checkTLSFiles
     }
 
     /// Loads every manifest named by `paths`; each is a directory or a file.
@@ -17,7 +20,7 @@ public struct ManifestLoader: Sendable {
         let (files, problems) = ManifestFiles.list(paths)
         let drafts = files.map { file in
             do throws(Diagnostic) {
-                return ManifestDecoder.draft(try parser.parseFile(atPath: file), file: file)
+                return ManifestDecoder.draft(try parser.parseFile(atPath: file), file: file, checkTLSFiles: checkTLSFiles)
             } catch {
                 return ManifestDraft(diagnostics: [error])
             }
@@ -29,7 +32,7 @@ public struct ManifestLoader: Sendable {
     public func load(sources: [(file: String, text: String)]) -> Result<[LoadedManifest], DiagnosticList> {
         let drafts = sources.map { source in
             do throws(Diagnostic) {
-                return ManifestDecoder.draft(try parser.parse(source.text, file: source.file), file: source.file)
+                return ManifestDecoder.draft(try parser.parse(source.text, file: source.file), file: source.file, checkTLSFiles: checkTLSFiles)
             } catch {
                 return ManifestDraft(diagnostics: [error])
             }
@@ -40,7 +43,7 @@ public struct ManifestLoader: Sendable {
     /// Loads one manifest given as text, with no cross-manifest checks.
     public func load(text: String, file: String) -> Result<LoadedManifest, DiagnosticList> {
         do throws(Diagnostic) {
-            return ManifestDecoder.decode(try parser.parse(text, file: file), file: file)
+            return ManifestDecoder.decode(try parser.parse(text, file: file), file: file, checkTLSFiles: checkTLSFiles)
         } catch {
             return .failure(DiagnosticList([error]))
         }

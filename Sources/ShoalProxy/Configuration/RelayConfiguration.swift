@@ -10,6 +10,9 @@ public struct RelayConfiguration: Sendable, Hashable {
     /// What is relayed: HTTP/1.1 request by request (the default), or, for `protocol: tcp`,
     /// bytes connection by connection.
     public var serviceProtocol: ServiceProtocol = .http
+    /// Serve the listening port over TLS with these PEM files (the front-end's public port);
+    /// nil for plain TCP. Members are always spoken to in plain.
+    public var tls: TLSFiles? = nil
     /// Address to listen on.
     public var host: String
     /// Port to listen on (0: any free port; ``HTTPRelayServer/localAddress`` tells which).

@@ -3,6 +3,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 import ShoalCore
 import Synchronization
 
@@ -99,7 +100,8 @@ public final class HTTPRelayServer: Sendable {
     }
 
     /// Starts listening on ``RelayConfiguration/host``:``RelayConfiguration/port``; returns the
-    /// bound address (the port is the chosen one when configured as 0).
+    /// bound address (the port is the chosen one when configured as 0). With
+    /// ``RelayConfiguration/tls`` the files are loaded first: a bad pair throws and nothing listens.
     @discardableResult
     public func start() async throws -> SocketAddress {
         try state.withLockedValue { state in
@@ -107,7 +109,8 @@ public final class HTTPRelayServer: Sendable {
             state = .starting
         }
         do {
-            let listeners = try await listen()
+            let tls = try configuration.tls.map { try Self.makeTLSContext($0, serviceProtocol: configuration.serviceProtocol) }
+            let listeners = try await listen(tls: tls)
             state.withLockedValue { $0 = .listening(listeners) }
             guard let address = listeners.first?.localAddress else { throw ServerError.noLocalAddress }
             shared.logger.info("relay listening", metadata: ["address": "\(address)"])
@@ -120,7 +123,7 @@ public final class HTTPRelayServer: Sendable {
 
     /// One listening socket per event loop, all on the configured address; a connection stays
     /// on the loop whose socket accepted it.
-    private func listen() async throws -> [any Channel] {
+    private func listen(tls: NIOSSLContext?) async throws -> [any Channel] {
         var address = try SocketAddress.makeAddressResolvingHost(configuration.host, port: configuration.port)
         if configuration.port != 0 {
             // SO_REUSEPORT would let these sockets join a port another relay still listens on
@@ -131,7 +134,7 @@ public final class HTTPRelayServer: Sendable {
         var listeners: [any Channel] = []
         do {
             for eventLoop in group.makeIterator() {
-                let listener = try await bootstrap(on: eventLoop).bind(to: address).get()
+                let listener = try await bootstrap(on: eventLoop, tls: tls).bind(to: address).get()
                 listeners.append(listener)
                 // Port 0: the first socket's port (the kernel never picks a port already shared).
                 address = listener.localAddress ?? address
@@ -143,7 +146,7 @@ public final class HTTPRelayServer: Sendable {
         return listeners
     }
 
-    private func bootstrap(on eventLoop: any EventLoop) -> ServerBootstrap {
+    private func bootstrap(on eventLoop: any EventLoop, tls: NIOSSLContext?) -> ServerBootstrap {
         let shared = self.shared
         let loops = self.loops
         return ServerBootstrap(group: eventLoop, childGroup: eventLoop)
@@ -152,6 +155,10 @@ public final class HTTPRelayServer: Sendable {
             .serverChannelOption(ChannelOptions.socket(SocketOptionLevel(SOL_SOCKET), SO_REUSEPORT), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        // Below everything: the relay reads and writes plain bytes either way.
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
+                    }
                     try Self.loop(for: channel.eventLoop, in: loops, shared: shared).configure(clientChannel: channel)
                 }
             }
@@ -244,11 +251,13 @@ public final class HTTPRelayServer: Sendable {
     enum ServerError: Error, CustomStringConvertible {
         case alreadyStarted
         case noLocalAddress
+        case badTLSFile(String, String)
 
         var description: String {
             switch self {
             case .alreadyStarted: "the relay was already started"
             case .noLocalAddress: "the listening socket has no local address"
+            case .badTLSFile(let path, let reason): "cannot serve TLS with '\(path)': \(reason)"
             }
         }
     }

@@ -13,8 +13,9 @@ final class TCPRelayHandler: ChannelDuplexHandler {
     typealias OutboundOut = ByteBuffer
 
     private enum State {
-        /// Not admitted yet: the connection waits in the admission queue.
-        case waitingForTurn(EventLoopPromise<Void>)
+        /// Not admitted yet: the connection waits in the admission queue until `deadline`
+        /// (the queue timeout HTTP requests have), then is closed.
+        case waitingForTurn(EventLoopPromise<Void>, deadline: NIODeadline)
         /// Admitted; a connection to `member` is being opened.
         case connecting(Member)
         case relaying(Member, TCPMemberHandler)
@@ -126,7 +127,8 @@ final class TCPRelayHandler: ChannelDuplexHandler {
             holdsAdmission = true
             route(excluding: nil)
         case .queued(let ticket):
-            state = .waitingForTurn(ticket)
+            let waitLimit = loop.shared.admission.limits?.queueTimeout ?? loop.shared.configuration.responseHeadTimeout
+            state = .waitingForTurn(ticket, deadline: loop.now + waitLimit)
             ticket.futureResult.assumeIsolated().whenComplete { [self] result in
                 guard case .success = result else { return }  // Cancelled by us.
                 guard case .waitingForTurn = state else {
@@ -224,7 +226,7 @@ final class TCPRelayHandler: ChannelDuplexHandler {
     /// The client connection is gone: close the member's, uncount everything, once.
     private func end() {
         switch state {
-        case .waitingForTurn(let ticket):
+        case .waitingForTurn(let ticket, _):
             _ = loop.shared.admission.cancel(ticket)
         case .connecting(let member):
             _ = member  // Uncounted by `connected`, which sees the state gone.
@@ -254,7 +256,19 @@ final class TCPRelayHandler: ChannelDuplexHandler {
 extension TCPRelayHandler: RelayedConnection {
     var isTunnel: Bool { true }
 
-    func checkDeadline(now: NIODeadline) {}  // A TCP connection ends when either side closes it.
+    /// Only a wait for a turn has a deadline: once relaying, a TCP connection ends when either
+    /// side closes it. Past the deadline the client is closed unanswered (its protocol is not
+    /// the relay's to speak), as when the queue is full.
+    func checkDeadline(now: NIODeadline) {
+        guard case .waitingForTurn(let ticket, let deadline) = state, now >= deadline else { return }
+        // Its turn may have come in the same instant: then it is admitted and relayed after all.
+        guard loop.shared.admission.cancel(ticket) else { return }
+        state = .closed
+        logger.info("a TCP connection waited too long for a turn; closed", metadata: [
+            "client": "\(context?.channel.remoteAddress?.description ?? "?")",
+        ])
+        context?.close(promise: nil)
+    }
 
     func quiesce() -> EventLoopFuture<Void>? {
         context?.channel.closeFuture  // Open connections finish; a drain stops new ones.
