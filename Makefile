@@ -11,13 +11,7 @@ setup:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "setup: installing $$missing"; \
-	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  guard=; if [ ! -e /usr/sbin/policy-rc.d ]; then \
-	    guard=1; printf '#!/bin/sh\nexit 101\n' | $$sudo tee /usr/sbin/policy-rc.d >/dev/null; $$sudo chmod +x /usr/sbin/policy-rc.d; \
-	  fi; \
-	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; status=$$?; \
-	  if [ -n "$$guard" ]; then $$sudo rm -f /usr/sbin/policy-rc.d; fi; \
-	  [ $$status = 0 ] || exit $$status; \
+	  scripts/apt-install $$missing; \
 	fi
 	@command -v $(SWIFT) >/dev/null || { echo "setup: Swift 6 is needed (https://swift.org/install)"; exit 1; }
 
@@ -54,13 +48,7 @@ bench-paper: setup
 	  { command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; } || echo nginx-light); \
 	if [ -n "$$missing" ]; then \
 	  echo "bench-paper: installing" $$missing; \
-	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  guard=; if [ ! -e /usr/sbin/policy-rc.d ]; then \
-	    guard=1; printf '#!/bin/sh\nexit 101\n' | $$sudo tee /usr/sbin/policy-rc.d >/dev/null; $$sudo chmod +x /usr/sbin/policy-rc.d; \
-	  fi; \
-	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; status=$$?; \
-	  if [ -n "$$guard" ]; then $$sudo rm -f /usr/sbin/policy-rc.d; fi; \
-	  [ $$status = 0 ] || exit $$status; \
+	  scripts/apt-install $$missing; \
 	fi
 	$(SWIFT) build -c release $(SWIFT_BUILD_FLAGS)
 	"$$($(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --show-bin-path)/shoal-bench-paper" $(BENCH_ARGS)
