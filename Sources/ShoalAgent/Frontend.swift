@@ -82,7 +82,7 @@ public final class Frontend: Service {
         }
         let relay = HTTPRelayServer.serviceManager(
             local: try SocketAddress(ipAddress: instance.host, port: instance.port),
-            dispatcher: Dispatcher(policy: configuration.policy, thresholds: manifest.thresholds),
+            dispatcher: Dispatcher(policy: configuration.policy, thresholds: manifest.thresholds, local: manifest.local),
             configuration: relayConfiguration, logger: logger)
         for backend in configuration.staticBackends {
             try relay.members.addBackend(name: backend.name, address: try SocketAddress.makeAddressResolvingHost(backend.host, port: backend.port))

@@ -14,12 +14,16 @@ public struct Dispatcher: Sendable {
 
     public var policy: Policy
     public var thresholds: LoadThresholds
+    /// Whether the local instance is a member beside the back-ends (`serve`: first in the list)
+    /// or only their stand-in (`standby`, the paper's rule).
+    public var local: LocalRole
     /// Where the round-robin among Medium members resumes.
     private var cursor = 0
 
-    public init(policy: Policy = .paper, thresholds: LoadThresholds) {
+    public init(policy: Policy = .paper, thresholds: LoadThresholds, local: LocalRole = .standby) {
         self.policy = policy
         self.thresholds = thresholds
+        self.local = local
     }
 
     /// The index of the member for the next request, or `nil` when there are no members.

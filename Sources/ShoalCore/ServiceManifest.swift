@@ -33,6 +33,8 @@ public struct ServiceManifest: Sendable, Hashable, Codable {
     public var drainTimeout: Duration
     /// What the service speaks, so what the front-end and the worker relay.
     public var serviceProtocol: ServiceProtocol
+    /// Whether the front-end's own instance keeps serving beside its leased back-ends.
+    public var local: LocalRole
     /// The public port's certificate and key, or nil for plain TCP. Only the front-end uses
     /// them: it terminates TLS and speaks plain to its members.
     public var tls: TLSFiles?
@@ -52,8 +54,10 @@ public struct ServiceManifest: Sendable, Hashable, Codable {
         weight: Int = 1,
         drainTimeout: Duration = .seconds(30),
         serviceProtocol: ServiceProtocol = .http,
+        local: LocalRole = .standby,
         tls: TLSFiles? = nil
     ) {
+        self.local = local
         self.name = name
         self.frontend = frontend
         self.command = command
@@ -87,6 +91,16 @@ public enum ServiceProtocol: String, Sendable, Hashable, Codable, CaseIterable {
     /// Any TCP protocol (a database, a cache, a line protocol): relayed as bytes, connection by
     /// connection; load is connections in progress.
     case tcp
+}
+
+/// The manifest's `local`: what the front-end's own instance does while back-ends are leased.
+public enum LocalRole: String, Sendable, Hashable, Codable, CaseIterable {
+    /// The paper's rule: it stands by, taking requests only when no back-end can (none leased,
+    /// or every one out of rotation or failed).
+    case standby
+    /// It keeps serving as one more member, first in the list, so the front-end's own capacity
+    /// is not left idle.
+    case serve
 }
 
 /// The manifest's `tls`: the PEM files a front-end serves its public port with.

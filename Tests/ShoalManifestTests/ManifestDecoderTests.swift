@@ -63,6 +63,11 @@ import Testing
         #expect(try manifest(minimal + "protocol: \"http\"\n").get().manifest.serviceProtocol == .http)
     }
 
+    @Test func localDefaultsToStandbyAndTakesServe() throws {
+        #expect(try manifest(minimal).get().manifest.local == .standby)
+        #expect(try manifest(minimal + "local: serve\n").get().manifest.local == .serve)
+    }
+
     @Test(arguments: [
         ("30", Duration.seconds(30)), ("\"45\"", .seconds(45)), ("250ms", .milliseconds(250)), ("30s", .seconds(30)),
         ("2m", .seconds(120)), ("1h", .seconds(3600)), ("3600", .seconds(3600)), ("1ms", .milliseconds(1)),
@@ -120,6 +125,7 @@ import Testing
         ("protocol: udp", "m.yaml:4:11: protocol must be 'http' or 'tcp', found \"udp\""),
         ("protocol: HTTP", "m.yaml:4:11: protocol must be 'http' or 'tcp', found \"HTTP\""),
         ("protocol: 1", "m.yaml:4:11: expected a string, found integer 1"),
+        ("local: always", "m.yaml:4:8: local must be 'standby' or 'serve', found \"always\""),
         // Strings with rules.
         ("health_check: health", #"m.yaml:4:15: health_check must be a path starting with '/', found "health""#),
         ("frontend: \"\"", #"m.yaml:4:11: frontend must be a host name, found """#),

@@ -6,7 +6,7 @@ public enum ManifestDecoder {
     /// Every key a manifest may have, in documentation order.
     public static let keys = [
         "name", "frontend", "command", "args", "env", "port", "health_check", "concurrency",
-        "thresholds", "backends", "priority", "weight", "drain_timeout", "protocol", "tls",
+        "thresholds", "backends", "priority", "weight", "drain_timeout", "protocol", "local", "tls",
     ]
 
     /// Decodes one manifest. `root` is nil for an empty file. `checkTLSFiles`: load the `tls`
@@ -46,7 +46,8 @@ public enum ManifestDecoder {
         let priority = fields.optional("priority") { node, name throws(Diagnostic) in try node.int(name, in: 0...100) }
         let weight = fields.optional("weight") { node, name throws(Diagnostic) in try node.int(name, in: 1...1000) }
         let drainTimeout = fields.optional("drain_timeout") { node, name throws(Diagnostic) in try ManifestDuration.read(node, name: name) }
-        let serviceProtocol = fields.optional("protocol") { node, name throws(Diagnostic) in try ManifestValues.serviceProtocol(node, name) }
+        let serviceProtocol = fields.optional("protocol") { node, name throws(Diagnostic) -> ServiceProtocol in try ManifestValues.choice(node, name) }
+        let local = fields.optional("local") { node, name throws(Diagnostic) -> LocalRole in try ManifestValues.choice(node, name) }
         let tls = ManifestTLS.read(&fields, file: file, checkFiles: checkTLSFiles)
 
         var marks: [String: YAMLMark] = [:]
@@ -74,6 +75,7 @@ public enum ManifestDecoder {
             weight: weight ?? 1,
             drainTimeout: drainTimeout ?? .seconds(30),
             serviceProtocol: serviceProtocol ?? .http,
+            local: local ?? .standby,
             tls: tls
         )
         draft.manifest = LoadedManifest(manifest: manifest, file: file, marks: marks)

@@ -29,10 +29,12 @@ enum ManifestValues {
     }
 
     /// `http` or `tcp`.
-    static func serviceProtocol(_ node: YAMLNode, _ name: String) throws(Diagnostic) -> ServiceProtocol {
+    /// One of an enumeration's raw values (`protocol`, `local`).
+    static func choice<Value: RawRepresentable & CaseIterable>(_ node: YAMLNode, _ name: String) throws(Diagnostic) -> Value
+    where Value.RawValue == String {
         let text = try node.string()
-        guard let value = ServiceProtocol(rawValue: text) else {
-            let choices = ServiceProtocol.allCases.map { "'\($0.rawValue)'" }.joined(separator: " or ")
+        guard let value = Value(rawValue: text) else {
+            let choices = Value.allCases.map { "'\($0.rawValue)'" }.joined(separator: " or ")
             throw node.mark.diagnostic("\(name) must be \(choices), found \(YAMLNode.quoted(text))")
         }
         return value

@@ -39,9 +39,10 @@ final class LoopRouter {
     /// A member for the next request, already counted in its in-flight requests (the caller must
     /// call ``Member/endRequest()`` exactly once). `nil` when there is none.
     ///
-    /// Healthy back-ends first (by the dispatch policy); else the local member; and when every
-    /// member is out of rotation, still the local one, then the first back-end: an attempt that
-    /// may fail beats refusing outright. `excluding` is a member that just failed this request.
+    /// Healthy back-ends first (by the dispatch policy; with `local: serve` the local member is
+    /// one of them, first in the list); else the local member; and when every member is out of
+    /// rotation, still the local one, then the first back-end: an attempt that may fail beats
+    /// refusing outright. `excluding` is a member that just failed this request.
     func choose(now: NIODeadline, excluding: Member? = nil) -> Member? {
         refreshIfNeeded()
         // A member removed after our refresh refuses in beginRequest(); refresh and choose again.
@@ -68,11 +69,16 @@ final class LoopRouter {
             if let local, local !== excluding { return local }
             return nil
         }
-        if backends.count == 1, let only = backends.first, only !== excluding, only.isHealthy(at: now) {
+        let localServes = dispatcher.local == .serve && local != nil
+        if !localServes, backends.count == 1, let only = backends.first, only !== excluding, only.isHealthy(at: now) {
             return only
         }
         candidates.removeAll(keepingCapacity: true)
         loads.removeAll(keepingCapacity: true)
+        if localServes, let local, local !== excluding, local.isHealthy(at: now) {
+            candidates.append(local)
+            loads.append(local.inFlight)
+        }
         for member in backends where member !== excluding && member.isHealthy(at: now) {
             candidates.append(member)
             loads.append(member.inFlight)
