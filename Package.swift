@@ -83,6 +83,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
         // The CLI's tables and sentences for leases, the pool, services and events.
         .target(name: "ShoalRendering", dependencies: ["ShoalAPI", "ShoalCore"]),
@@ -94,6 +95,7 @@ let package = Package(
             "ShoalCore", "ShoalAPI", "ShoalClient", "ShoalManifest", "PVM", "ShoalWorkerProtocol",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -117,6 +119,7 @@ let package = Package(
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
         // The paper's sample web server: document size, delay and CPU work per request. Knows nothing of Shoal.
         .executableTarget(name: "shoal-webserver", dependencies: [

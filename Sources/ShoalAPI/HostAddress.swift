@@ -6,6 +6,11 @@ import Glibc
 /// hostname's first IPv4 address (on a test host, its namespace address from `/etc/hosts`), or
 /// loopback when the name resolves to nothing else.
 public enum HostAddress {
+    /// Whether a listen address reaches this host only: `localhost`, 127.x or `::1`.
+    public static func isLoopback(_ address: String) -> Bool {
+        address == "localhost" || address == "::1" || address.hasPrefix("127.")
+    }
+
     public static func advertised() -> String {
         var name = [CChar](repeating: 0, count: 256)
         guard gethostname(&name, name.count) == 0 else { return "127.0.0.1" }

@@ -47,6 +47,9 @@ public final class Frontend: Service {
         /// The manifest's absolute path (the broker and the workers read it).
         public var manifestPath: String
         public var holdTime: Duration = .seconds(5)
+        /// For an `https://` broker: the CA to trust its certificate with (else `$SHOAL_CA_FILE`,
+        /// else the system's roots).
+        public var caFile: String?
 
         public init(url: String, token: String, name: String, manifestPath: String) {
             self.url = url
@@ -119,8 +122,8 @@ public final class Frontend: Service {
                 configuration: loadConfiguration, members: relay.members,
                 // Every call of these is quick at a live broker; 2 s is long enough, and short when
                 // the active broker's host is gone and a standby must be found.
-                commands: try BrokerClient(baseURL: broker.url, token: broker.token, timeout: .seconds(2)),
-                eventFeed: try BrokerClient(baseURL: broker.url, token: broker.token), metrics: metrics, logger: logger)))
+                commands: try BrokerClient(baseURL: broker.url, token: broker.token, timeout: .seconds(2), caFile: broker.caFile),
+                eventFeed: try BrokerClient(baseURL: broker.url, token: broker.token, caFile: broker.caFile), metrics: metrics, logger: logger)))
         }
         // The group stops its services in reverse order: the relay lets in-flight requests
         // finish first (for up to drain_timeout), then the leases go back, then the admin

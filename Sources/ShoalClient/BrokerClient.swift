@@ -3,6 +3,7 @@ import Foundation
 import Synchronization
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// The broker's HTTP API as typed calls, one per route (and named like the broker's
 /// `BrokerOperations`), for front-end agents and the CLI.
@@ -28,15 +29,23 @@ public final class BrokerClient: Sendable {
     ///   - baseURL: `http://HOST[:PORT]`, or several, comma-separated; see ``BrokerAddress/resolve(_:)``.
     ///   - token: The broker's token (``BrokerToken/read(stateDirectory:)``); `nil` for read-only use.
     ///   - timeout: For each call as a whole: connecting, sending and the whole answer.
-    /// - Throws: ``BrokerClientError`` (``BrokerClientError/Kind/invalidAddress(reason:)``) if the URL won't do.
-    public init(baseURL: String = "http://127.0.0.1:7070", token: String?, timeout: Duration = .seconds(5)) throws(BrokerClientError) {
+    ///   - caFile: For `https://` brokers: the PEM certificates to trust (the broker's own, or
+    ///     the CA that signed it); `nil`: `$SHOAL_CA_FILE`, else the system's trusted roots.
+    /// - Throws: ``BrokerClientError`` (``BrokerClientError/Kind/invalidAddress(reason:)``) if the URL
+    ///   or the CA file won't do.
+    public init(
+        baseURL: String = "http://127.0.0.1:7070", token: String?, timeout: Duration = .seconds(5), caFile: String? = nil
+    ) throws(BrokerClientError) {
         var brokers: [(url: String, connection: HTTPClientConnection)] = []
         let urls = baseURL.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        var tls: NIOSSLContext?
         for url in urls {
             let endpoint = try BrokerEndpoint.parse(url).get()
+            if endpoint.tls, tls == nil { tls = try Self.tlsContext(caFile: caFile, broker: url) }
             // With several brokers, one whose host is gone must not hold a call for its whole timeout.
             brokers.append((url, HTTPClientConnection(host: endpoint.host, port: endpoint.port,
-                                                      connectTimeout: urls.count > 1 ? .seconds(1) : nil)))
+                                                      connectTimeout: urls.count > 1 ? .seconds(1) : nil,
+                                                      tls: endpoint.tls ? tls : nil)))
         }
         guard !brokers.isEmpty else {
             throw BrokerClientError(.invalidAddress(reason: "no broker URL"), broker: baseURL, request: "")
@@ -45,6 +54,23 @@ public final class BrokerClient: Sendable {
         self.token = token
         self.timeout = timeout
         self.brokers = brokers
+    }
+
+    /// The client side of TLS: the broker's certificate must chain to `caFile` (or the system's
+    /// roots) and name the host it was reached at.
+    private static func tlsContext(caFile: String?, broker: String) throws(BrokerClientError) -> NIOSSLContext {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        if let caFile = caFile ?? ProcessInfo.processInfo.environment["SHOAL_CA_FILE"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            guard FileManager.default.isReadableFile(atPath: caFile) else {
+                throw BrokerClientError(.invalidAddress(reason: "cannot read the CA file \(caFile)"), broker: broker, request: "")
+            }
+            configuration.trustRoots = .file(caFile)
+        }
+        do {
+            return try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw BrokerClientError(.invalidAddress(reason: "cannot use the CA file for TLS: \(error)"), broker: broker, request: "")
+        }
     }
 
     /// Closes the connections; a call in progress fails, and later calls are refused.

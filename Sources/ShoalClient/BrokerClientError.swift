@@ -2,7 +2,7 @@ import ShoalAPI
 /// Why a ``BrokerClient`` call failed, in a sentence that says what to do.
 public struct BrokerClientError: Error, Sendable, Hashable, CustomStringConvertible {
     public enum Kind: Sendable, Hashable {
-        /// The broker address is not `http://HOST[:PORT]`.
+        /// The broker address is not `http(s)://HOST[:PORT]`.
         case invalidAddress(reason: String)
         /// No connection, or it failed before any answer came.
         case unreachable(reason: String)
@@ -34,7 +34,7 @@ public struct BrokerClientError: Error, Sendable, Hashable, CustomStringConverti
     public var description: String {
         switch kind {
         case .invalidAddress(let reason):
-            "\"\(broker)\" is not a broker address (\(reason)): use http://HOST:PORT with --broker or SHOAL_BROKER"
+            "\"\(broker)\" is not a broker address (\(reason)): use http://HOST:PORT (or https://) with --broker or SHOAL_BROKER"
         case .unreachable(let reason):
             "cannot reach the broker at \(broker) (\(reason)): is `shoal broker` running? Set --broker or SHOAL_BROKER"
         case .timedOut(let after):

@@ -1,18 +1,21 @@
 import ShoalAPI
-/// Where the broker listens, from its base URL: `http://HOST[:PORT][/]`, the host a name, an
-/// IPv4 address or a bracketed IPv6 one. Without a port, 80, as in any http URL.
+/// Where the broker listens, from its base URL: `http://HOST[:PORT][/]` or `https://…`, the host
+/// a name, an IPv4 address or a bracketed IPv6 one. Without a port, 80 or 443, as in any URL.
 struct BrokerEndpoint: Sendable, Hashable {
     var host: String
     var port: Int
+    /// `https`: the API is spoken over TLS.
+    var tls = false
 
     /// Returns why the URL won't do, or the endpoint.
     static func parse(_ url: String) -> Result<BrokerEndpoint, BrokerClientError> {
         func invalid(_ reason: String) -> Result<BrokerEndpoint, BrokerClientError> {
             .failure(BrokerClientError(.invalidAddress(reason: reason), broker: url, request: ""))
         }
-        let scheme = "http://"
+        let tls = url.lowercased().hasPrefix("https://")
+        let scheme = tls ? "https://" : "http://"
         guard url.lowercased().hasPrefix(scheme) else {
-            return invalid(url.contains("://") ? "only http:// is supported" : "no http:// scheme")
+            return invalid(url.contains("://") ? "only http:// and https:// are supported" : "no http:// or https:// scheme")
         }
         var authority = url.dropFirst(scheme.count)
         if authority.hasSuffix("/") { authority = authority.dropLast() }
@@ -37,9 +40,9 @@ struct BrokerEndpoint: Sendable, Hashable {
             host = authority
         }
         guard !host.isEmpty else { return invalid("no host") }
-        guard let portText else { return .success(BrokerEndpoint(host: String(host), port: 80)) }
+        guard let portText else { return .success(BrokerEndpoint(host: String(host), port: tls ? 443 : 80, tls: tls)) }
         guard let port = Int(portText), (1...65535).contains(port) else { return invalid("bad port \"\(portText)\"") }
-        return .success(BrokerEndpoint(host: String(host), port: port))
+        return .success(BrokerEndpoint(host: String(host), port: port, tls: tls))
     }
 }
 

@@ -2,6 +2,7 @@ import ShoalAPI
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// A minimal HTTP/1.1 client: one keep-alive connection to one server, one request at a time.
 ///
@@ -14,6 +15,8 @@ package actor HTTPClientConnection {
     nonisolated let maxBodyBytes: Int
     /// At most this long to connect, within the call's own timeout.
     nonisolated let connectTimeout: Duration?
+    /// TLS to the server (`https`), or plain.
+    nonisolated let tls: NIOSSLContext?
     private let group: any EventLoopGroup
 
     /// The connection, idle between requests; only ever kept after it carried an answer.
@@ -23,8 +26,9 @@ package actor HTTPClientConnection {
     private var waitingForTurn: [CheckedContinuation<Void, Never>] = []
 
     package init(host: String, port: Int, maxBodyBytes: Int = 8 << 20, connectTimeout: Duration? = nil,
-                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+                 tls: NIOSSLContext? = nil, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
         self.host = host
+        self.tls = tls
         self.connectTimeout = connectTimeout
         self.port = port
         self.maxBodyBytes = maxBodyBytes
@@ -120,12 +124,16 @@ package actor HTTPClientConnection {
         let remaining = deadline - .now()
         guard remaining > .zero else { throw HTTPClientFailure.timedOut }
         let maxBodyBytes = self.maxBodyBytes
+        let tls = self.tls
+        // An IP address is no server name: the certificate is then checked against the address.
+        let serverName = host.contains(":") || host.allSatisfy({ $0.isNumber || $0 == "." }) ? nil : host
         do {
             return try await ClientBootstrap(group: group)
                 .connectTimeout(connectTimeout.map { min(remaining, TimeAmount($0)) } ?? remaining)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let handlers = channel.pipeline.syncOperations
+                        if let tls { try handlers.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName)) }
                         try handlers.addHandler(AnswerByteWatcher())
                         try handlers.addHTTPClientHandlers()
                         try handlers.addHandler(HTTPExchangeHandler(maxBodyBytes: maxBodyBytes))

@@ -1,10 +1,10 @@
 /// What `shoal broker` and `shoal frontend` print once they serve — their one ready line — read
 /// back by whatever started them (tests, the demo, the benchmarks).
 public enum ReadyLine {
-    /// `http://HOST:PORT` from `shoal broker listening on http://HOST:PORT (...)` (or any line
-    /// that names the broker's URL, like `shoal up`'s).
+    /// `http(s)://HOST:PORT` from `shoal broker listening on http://HOST:PORT (...)` (or any
+    /// line that names the broker's URL, like `shoal up`'s).
     public static func brokerURL(_ line: String) -> String? {
-        line.split(separator: " ").first { $0.hasPrefix("http://") }.map(String.init)
+        line.split(separator: " ").first { $0.hasPrefix("http://") || $0.hasPrefix("https://") }.map(String.init)
     }
 
     public struct Frontend: Sendable, Hashable {

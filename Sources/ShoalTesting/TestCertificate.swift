@@ -10,8 +10,9 @@ public struct TestCertificate: Sendable {
     /// Its private key (PEM, unencrypted).
     public let keyPath: String
 
-    /// Makes a new key and certificate named `name` (`NAME.pem`, `NAME.key`) in a new directory.
-    public static func make(name: String = "localhost") throws -> TestCertificate {
+    /// Makes a new key and certificate named `name` (`NAME.pem`, `NAME.key`) in a new directory,
+    /// valid for `localhost`, 127.0.0.1 and the IPv4 `addresses`.
+    public static func make(name: String = "localhost", addresses: [String] = []) throws -> TestCertificate {
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("shoal-tls-\(UUID().uuidString)", isDirectory: true)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -19,7 +20,7 @@ public struct TestCertificate: Sendable {
         let key = directory.appendingPathComponent("\(name).key").path
         let output = try ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/openssl"), [
             "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-subj", "/CN=localhost", "-addext", "subjectAltName=" + (["DNS:localhost", "IP:127.0.0.1"] + addresses.map { "IP:\($0)" }).joined(separator: ","),
             "-keyout", key, "-out", certificate,
         ], timeout: 60)
         guard output.status == 0 else {

@@ -34,9 +34,9 @@ final class LeaseWatch: Service {
     private let logger: Logger
 
     /// - Parameter brokerURLs: every broker's API (a standby that became active answers too).
-    init(lease: String, brokerURLs: [String], interval: Duration = .seconds(1), logger: Logger) throws {
+    init(lease: String, brokerURLs: [String], caFile: String? = nil, interval: Duration = .seconds(1), logger: Logger) throws {
         self.lease = lease
-        self.broker = try BrokerClient(baseURL: brokerURLs.joined(separator: ","), token: nil, timeout: .seconds(2))
+        self.broker = try BrokerClient(baseURL: brokerURLs.joined(separator: ","), token: nil, timeout: .seconds(2), caFile: caFile)
         self.interval = interval
         self.logger = logger
     }

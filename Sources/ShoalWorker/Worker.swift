@@ -34,6 +34,8 @@ public final class Worker: Service {
         /// no longer stands (``LeaseWatch``).
         public var lease: (id: String, brokerURLs: [String])?
         public var leaseCheckInterval: Duration = .seconds(1)
+        /// For `https://` brokers: the CA to trust their certificate with.
+        public var brokerCAFile: String?
 
         public init(manifest: ServiceManifest) {
             self.manifest = manifest
@@ -88,7 +90,8 @@ public final class Worker: Service {
             services.append(.init(service: link, successTerminationBehavior: .gracefullyShutdownGroup))
         }
         if let lease = configuration.lease, !lease.brokerURLs.isEmpty {
-            let watch = try LeaseWatch(lease: lease.id, brokerURLs: lease.brokerURLs, interval: configuration.leaseCheckInterval, logger: logger)
+            let watch = try LeaseWatch(lease: lease.id, brokerURLs: lease.brokerURLs, caFile: configuration.brokerCAFile,
+                                       interval: configuration.leaseCheckInterval, logger: logger)
             services.append(.init(service: watch, successTerminationBehavior: .gracefullyShutdownGroup))
         }
         // Stopped first (the group stops in reverse order): in-flight requests finish while the

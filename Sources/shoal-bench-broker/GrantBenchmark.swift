@@ -45,7 +45,7 @@ struct GrantBenchmark {
         // call shows up in the client anyway.
         var serverLogger = logger
         serverLogger.logLevel = .critical
-        let server = BrokerHTTPServer(operations: broker, token: token, host: "127.0.0.1", port: 0, logger: serverLogger) { port in
+        let server = try BrokerHTTPServer(operations: broker, token: token, host: "127.0.0.1", port: 0, logger: serverLogger) { port in
             announce.yield(port)
         }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import NIOSSL
 import PVM
 import ServiceLifecycle
 import ShoalAPI
@@ -42,6 +43,12 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "With --etcd: seconds the active broker's leadership lives without renewal.") var leaderTTL: Double = 3
     @Option(help: "The API URL workers, and with --etcd the other brokers, are told (default: from --host and --port).")
     var advertise: String?
+    @Option(help: "The API's TLS certificate chain (PEM): serve HTTPS. Needed, with --tls-key, to listen beyond loopback.")
+    var tlsCertificate: String?
+    @Option(help: "The private key (PEM) of --tls-certificate.") var tlsKey: String?
+    @Option(help: "The CA (PEM) the workers trust the API's certificate with (default: the system's roots).") var caFile: String?
+    @Flag(help: "Serve plain HTTP beyond loopback all the same: the token then crosses the network in clear.")
+    var insecureHTTP = false
     @Option(help: "Days the event log and finished leases are kept.") var keepHistoryDays: Double = 7
     @Option(help: "Events kept at most (the newest).") var keepEvents = 1_000_000
     @OptionGroup var daemon: DaemonOptions
@@ -55,15 +62,38 @@ struct BrokerCommand: AsyncParsableCommand {
         guard keepEvents >= 1000 else { throw ValidationError("--keep-events must be at least 1000") }
         if etcd != nil, port == 0 { throw ValidationError("--etcd needs a fixed --port: the other brokers and the workers are told it") }
         guard etcdPrefix.hasPrefix("/"), etcdPrefix.hasSuffix("/") else { throw ValidationError("--etcd-prefix must start and end with /") }
+        guard (tlsCertificate == nil) == (tlsKey == nil) else { throw ValidationError("--tls-certificate and --tls-key go together") }
+        if tlsCertificate == nil, !insecureHTTP, !HostAddress.isLoopback(host) {
+            throw ValidationError("""
+                --host \(host) is beyond loopback: the API's token would cross the network in clear. \
+                Give --tls-certificate and --tls-key (clients then use https:// and --ca-file), \
+                or --insecure-http on a network you trust
+                """)
+        }
+    }
+
+    /// The API's TLS, from `--tls-certificate` and `--tls-key`; a file that does not load is an
+    /// error before anything listens.
+    private func tlsConfiguration() throws -> TLSConfiguration? {
+        guard let tlsCertificate, let tlsKey else { return nil }
+        do {
+            let chain = try NIOSSLCertificate.fromPEMFile(tlsCertificate).map { NIOSSLCertificateSource.certificate($0) }
+            let key = try NIOSSLPrivateKey(file: tlsKey, format: .pem)
+            return TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+        } catch {
+            printError("shoal broker: cannot use --tls-certificate \(tlsCertificate) with --tls-key \(tlsKey): \(error)")
+            throw ExitCode.failure
+        }
     }
 
     /// The URL this broker's API is reached at, from `bound` (the port it listens on).
     private func advertisedURL(port bound: Int) -> String {
-        advertise ?? "http://\(["0.0.0.0", "::"].contains(host) ? HostAddress.advertised() : host):\(bound)"
+        advertise ?? "\(tlsCertificate == nil ? "http" : "https")://\(["0.0.0.0", "::"].contains(host) ? HostAddress.advertised() : host):\(bound)"
     }
 
     func run() async throws {
         let logger = daemon.makeLogger(label: "shoal.broker")
+        let tls = try tlsConfiguration()
         let clusterHosts = try cluster.map(loadCluster)
         let state = StateDirectory.resolve(stateDir)
         var token: String
@@ -121,12 +151,14 @@ struct BrokerCommand: AsyncParsableCommand {
         let store = try LeaseStore(directory: state, replica: replica, logger: logger)
         try await store.takeOver()
         let launcher = PVMLauncher(engine: engine, attach: attach, program: try ExecutableLookup.currentExecutable(),
-                                   workerArguments: ["--log-level", "\(daemon.logLevel)", "--log-format", daemon.logFormat.rawValue], logger: logger)
+                                   workerArguments: ["--log-level", "\(daemon.logLevel)", "--log-format", daemon.logFormat.rawValue]
+                                       + (caFile.map { ["--ca-file", $0] } ?? []), logger: logger)
         let broker = Broker(configuration: configuration, store: store, launcher: launcher, logger: logger)
         try await broker.recover(poolIsNew: poolStartedNow.withLock { $0 })
 
         let poolText = hosts.map { "\($0.name)×\($0.slots)" }.joined(separator: " ")
-        let server = BrokerHTTPServer(operations: broker, token: token, host: host, port: port, logger: logger) { [self, brokerURLs] bound in
+        let server = try BrokerHTTPServer(operations: broker, token: token, host: host, port: port, tls: tls,
+                                          logger: logger) { [self, brokerURLs] bound in
             let url = advertisedURL(port: bound)
             launcher.setBrokerURLs(etcd == nil ? [url] : brokerURLs)
             announceReady("shoal broker listening on \(url) (pool \(poolText); state \(state))")

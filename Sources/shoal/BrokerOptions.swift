@@ -18,6 +18,11 @@ struct BrokerOptions: ParsableArguments {
         valueName: "DIR"))
     var stateDirectory: String?
 
+    @Option(name: .customLong("ca-file"), help: ArgumentHelp(
+        "For an https:// broker: the CA (PEM) to trust its certificate with (default: $SHOAL_CA_FILE, else the system's roots).",
+        valueName: "FILE"))
+    var caFile: String?
+
     /// Runs `body` with a client for the broker and closes it after. The broker's errors become
     /// the CLI's exit codes: 1 when it answered with an error, 3 when there was no answer; an
     /// unusable `--broker` is a usage error.
@@ -28,7 +33,7 @@ struct BrokerOptions: ParsableArguments {
     ) async throws -> T {
         let client: BrokerClient
         do {
-            client = try BrokerClient(baseURL: BrokerAddress.resolve(broker), token: token, timeout: timeout)
+            client = try BrokerClient(baseURL: BrokerAddress.resolve(broker), token: token, timeout: timeout, caFile: caFile)
         } catch {
             // A usage error, with ArgumentParser's exit status for one.
             printError("shoal: \(error)")

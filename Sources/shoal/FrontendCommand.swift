@@ -26,6 +26,8 @@ struct FrontendCommand: AsyncParsableCommand {
     var stateDir: String?
     @Option(help: "Seconds every back-end must stay Low before one is given back.") var holdTime: Double = 5
     @Flag(help: "Serve with the local instance (and --backend) only; lease nothing from a broker.") var standalone = false
+    @Option(help: "For an https:// broker: the CA (PEM) to trust its certificate with (default: SHOAL_CA_FILE, else the system's roots).")
+    var caFile: String?
     @Option(help: "Name the member that answered in this response header (debugging; off by default).") var memberHeader: String?
     @Option(help: "Address the admin listener (GET /metrics) listens on.") var metricsHost = "127.0.0.1"
     @Option(help: "Admin listener port (0: any free port; default: the service's port + 10000, or any free port if that is taken).")
@@ -70,6 +72,7 @@ struct FrontendCommand: AsyncParsableCommand {
             var connection = Frontend.BrokerConnection(
                 url: BrokerAddress.resolve(broker), token: token, name: name ?? configuration.manifest.frontend, manifestPath: path)
             connection.holdTime = .milliseconds(Int64(holdTime * 1000))
+            connection.caFile = caFile
             configuration.broker = connection
         }
         let logger = daemon.makeLogger(label: "shoal.frontend")

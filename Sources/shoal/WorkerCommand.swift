@@ -20,6 +20,8 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "The lease this worker serves; with --broker, the worker stops once the lease no longer stands.")
     var lease: String?
     @Option(help: "Every broker's API URL, comma-separated, asked about --lease.") var broker: String?
+    @Option(help: "For https:// brokers: the CA (PEM) to trust their certificate with (default: the system's roots).")
+    var caFile: String?
     @OptionGroup var daemon: DaemonOptions
 
     func validate() throws {
@@ -36,6 +38,7 @@ struct WorkerCommand: AsyncParsableCommand {
         configuration.reportsToParent = pvm
         if let lease, let broker {
             configuration.lease = (lease, broker.split(separator: ",").map { String($0) })
+            configuration.brokerCAFile = caFile
         }
         let logger = daemon.makeLogger(label: "shoal.worker")
         try await runUntilSignalled(Worker(configuration: configuration, logger: logger), mayEnd: true, logger: logger)

@@ -94,8 +94,9 @@ import ShoalClient
         await client.close()
     }
 
-    @Test func onlyHTTPAddresses() {
-        #expect(throws: BrokerClientError.self) { try BrokerClient(baseURL: "https://127.0.0.1:7070", token: nil) }
+    @Test func onlyHTTPAndHTTPSAddresses() {
+        #expect(throws: BrokerClientError.self) { try BrokerClient(baseURL: "ftp://127.0.0.1:7070", token: nil) }
+        #expect(throws: BrokerClientError.self) { try BrokerClient(baseURL: "https://127.0.0.1:7070", token: nil, caFile: "/nonexistent/ca.pem") }
         #expect(throws: BrokerClientError.self) { try BrokerClient(baseURL: "127.0.0.1:7070", token: nil) }
         #expect(throws: BrokerClientError.self) { try BrokerClient(baseURL: "http://127.0.0.1:99999", token: nil) }
         #expect(throws: BrokerClientError.self) { try BrokerClient(baseURL: "http://host/prefix", token: nil) }

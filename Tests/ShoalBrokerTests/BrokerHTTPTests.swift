@@ -422,7 +422,7 @@ struct BrokerHTTPTests {
     @Test("the server runs as a Service and reports the port it bound")
     func reportsBoundPort() async throws {
         let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
-        let server = BrokerHTTPServer(operations: FakeOperations(), token: token, port: 0, logger: quietLogger) { port in
+        let server = try BrokerHTTPServer(operations: FakeOperations(), token: token, port: 0, logger: quietLogger) { port in
             portSink.yield(port)
         }
         let group = ServiceGroup(services: [server], logger: quietLogger)

@@ -135,7 +135,7 @@ private final class TwoBrokers: @unchecked Sendable {
         let host = name == "b1" ? hosts.names[0] : hosts.names[1]
         let process = try ManagedProcess.start(URL(fileURLWithPath: hosts.rshWrapper), [
             host, try ProcessRunner.builtProduct("shoal").path, "broker", "--etcd", etcdURL, "--name", name,
-            "--host", "0.0.0.0", "--port", "7070", "--cluster", directory + "/cluster.yaml",
+            "--host", "0.0.0.0", "--insecure-http", "--port", "7070", "--cluster", directory + "/cluster.yaml",
             "--state-dir", directory + "/" + name, "--leader-ttl", "3", "--log-level", "info",
         ], readyPrefix: "shoal broker", timeout: 60)
         brokers[name] = process

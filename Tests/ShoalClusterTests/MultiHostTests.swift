@@ -11,9 +11,10 @@ import Glibc
 
 /// docs/operations.md followed on six hosts, as a user would: network namespaces with their own
 /// hostnames and `/etc/hosts`, a real `sshd` on each pool host (Debian's openssh-server, started
-/// here, never as the system service) and `PVM_RSH` set to ssh. The broker runs on its own host
-/// and starts the pool over ssh; front-ends `fe-a` and `master2` run on theirs and register over
-/// the network; the load and the views come from outside (the root namespace).
+/// here, never as the system service) and `PVM_RSH` set to ssh. The broker runs on its own host,
+/// its API over TLS (a certificate made here), and starts the pool over ssh; front-ends `fe-a`
+/// and `master2` run on theirs and register over the network, trusting that certificate; the
+/// load and the views come from outside (the root namespace).
 @Suite("multi-host over ssh", .serialized)
 struct MultiHostTests {
     @Test("the pool comes up over ssh; front-ends on other hosts register, lease under load and give back; the views work over the network; nothing is left")
@@ -41,7 +42,8 @@ private final class SSHCluster: @unchecked Sendable {
     var processes: [String: ManagedProcess] = [:]
     var pids: [Int32] { processes.values.map(\.pid) }
     var pool: [String] { Array(hosts.names[3...]) }
-    var brokerURL: String { "http://\(hosts.addresses[0]):7070" }
+    var brokerURL: String { "https://\(hosts.addresses[0]):7070" }
+    var certificate: TestCertificate?
 
     init(_ hosts: TestHosts) {
         self.hosts = hosts
@@ -58,15 +60,20 @@ private final class SSHCluster: @unchecked Sendable {
         try #require(probe.status == 0 && probe.stdout.contains("c1"), "ssh from the broker's host to c1: \(probe.stdout) \(probe.stderr)")
 
         // The broker on its host, PVM_RSH=ssh: it starts its pool's pvmd and adds c1–c3 over ssh.
+        // Beyond loopback its API speaks TLS; the workers are told to trust the certificate.
+        let certificate = try TestCertificate.make(addresses: [hosts.addresses[0]])
+        self.certificate = certificate
+        let ca = certificate.certificatePath
         let state = directory + "/state"
         let clusterFile = "hosts:\n" + pool.map { "  - name: \($0)\n    slots: 1\n" }.joined()
         try clusterFile.write(toFile: directory + "/cluster.yaml", atomically: true, encoding: .utf8)
         let started = ContinuousClock.now
         let broker = try start("broker", on: 0, ["/usr/bin/env", "PVM_RSH=\(ssh)", try ProcessRunner.builtProduct("shoal").path, "broker",
-                                                 "--cluster", directory + "/cluster.yaml", "--state-dir", state, "--host", "0.0.0.0", "--port", "7070"],
+                                                 "--cluster", directory + "/cluster.yaml", "--state-dir", state, "--host", "0.0.0.0", "--port", "7070",
+                                                 "--tls-certificate", ca, "--tls-key", certificate.keyPath, "--ca-file", ca],
                                ready: "shoal broker listening on")
         #expect(broker.firstLine.contains(brokerURL), "a usable URL in the ready line: \(broker.firstLine)")
-        let client = try BrokerClient(baseURL: brokerURL, token: nil)
+        let client = try BrokerClient(baseURL: brokerURL, token: nil, caFile: ca)
         defer { Task { await client.close() } }
         let poolUp = await eventually(timeout: .seconds(30)) { try await client.pool().hosts.allSatisfy { !$0.down } }
         #expect(poolUp, "c1–c3 joined over ssh")
@@ -77,8 +84,8 @@ private final class SSHCluster: @unchecked Sendable {
 
         // Front-ends on their own hosts, the token given as SHOAL_TOKEN (another machine has no state directory).
         let token = try BrokerToken.read(stateDirectory: state)
-        try startFrontend("a", on: 1, token: token, backends: "{min: 0, max: 3}")
-        try startFrontend("b", on: 2, token: token, backends: "{min: 0, max: 1}")
+        try startFrontend("a", on: 1, token: token, ca: ca, backends: "{min: 0, max: 3}")
+        try startFrontend("b", on: 2, token: token, ca: ca, backends: "{min: 0, max: 1}")
         let registered = await eventually(timeout: .seconds(20)) {
             Set(try await client.services().flatMap(\.frontends)) == ["fe-a", "master2"]
         }
@@ -94,10 +101,17 @@ private final class SSHCluster: @unchecked Sendable {
 
         // The views, from outside, over the network.
         for (command, expected) in [("pool", pool), ("leases", ["fe-a"] + pool), ("services", ["fe-a", "master2"])] {
-            let view = try ProcessRunner.runProduct("shoal", [command, "--broker", brokerURL], timeout: 20)
+            let view = try ProcessRunner.runProduct("shoal", [command, "--broker", brokerURL, "--ca-file", ca], timeout: 20)
             #expect(view.status == 0, "shoal \(command): \(view.stderr)")
             for word in expected { #expect(view.stdout.contains(word), "shoal \(command) shows \(word): \(view.stdout)") }
         }
+
+        // The workers on c1–c3 asked the broker about their leases over TLS, trusting its certificate.
+        let metrics = try ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/curl"), ["-sS", "--cacert", ca, brokerURL + "/metrics"], timeout: 20)
+        let workerChecks = metrics.stdout.split(separator: "\n").filter {
+            $0.hasPrefix("shoal_broker_api_requests_total") && $0.contains(#"route="/v1/leases/{id}/worker""#) && $0.contains(#"status="200""#)
+        }
+        #expect(!workerChecks.isEmpty, "workers reached the broker over TLS: \(metrics.stdout.suffix(2000)) \(metrics.stderr)")
 
         let counts = load.stop()
         #expect(counts.sent > 500 && counts.failed == 0 && counts.sent == counts.succeeded, "\(counts.errors), \(counts)")
@@ -190,7 +204,7 @@ private final class SSHCluster: @unchecked Sendable {
         return process
     }
 
-    private func startFrontend(_ service: String, on index: Int, token: String, backends: String) throws {
+    private func startFrontend(_ service: String, on index: Int, token: String, ca: String, backends: String) throws {
         let frontend = hosts.names[index]
         let manifest = "\(directory)/\(service).yaml"
         try """
@@ -204,7 +218,8 @@ private final class SSHCluster: @unchecked Sendable {
             backends: \(backends)
             """.write(toFile: manifest, atomically: true, encoding: .utf8)
         let process = try start(frontend, on: index, ["/usr/bin/env", "SHOAL_TOKEN=\(token)", try ProcessRunner.builtProduct("shoal").path,
-                                                      "frontend", manifest, "--listen-host", "0.0.0.0", "--port", "8080", "--broker", brokerURL],
+                                                      "frontend", manifest, "--listen-host", "0.0.0.0", "--port", "8080", "--broker", brokerURL,
+                                                      "--ca-file", ca],
                                 ready: "shoal frontend")
         #expect(ReadyLine.frontend(process.firstLine)?.port == 8080, "\(process.firstLine)")
     }
@@ -220,6 +235,7 @@ private final class SSHCluster: @unchecked Sendable {
     func stop() {
         for name in ["fe-a", "master2", "broker"] { processes.removeValue(forKey: name)?.stop(timeout: 20) }
         for process in processes.values { process.stop() }
+        certificate?.remove()
     }
 
     func eventually(timeout: Duration, _ condition: () async throws -> Bool) async -> Bool {

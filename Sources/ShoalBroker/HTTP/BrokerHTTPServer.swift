@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdTLS
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -7,6 +8,8 @@ import ShoalAPI
 /// The broker's HTTP/JSON API as a service: run it in the daemon's `ServiceGroup`.
 ///
 /// Reads are open (the API listens on loopback by default); every change needs the bearer token.
+/// With `tls` it speaks HTTPS only: what `shoal broker` requires beyond loopback, so the token
+/// never crosses a network in clear.
 public struct BrokerHTTPServer: Service {
     private let application: any Service
 
@@ -19,11 +22,12 @@ public struct BrokerHTTPServer: Service {
         token: String,
         host: String = BrokerAPI.defaultHost,
         port: Int = BrokerAPI.defaultPort,
+        tls: TLSConfiguration? = nil,
         logger: Logger,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) {
-        application = Self.makeApplication(
-            operations: operations, token: token, host: host, port: port, logger: logger, onListening: onListening
+    ) throws {
+        application = try Self.makeApplication(
+            operations: operations, token: token, host: host, port: port, tls: tls, logger: logger, onListening: onListening
         )
     }
 
@@ -37,9 +41,10 @@ public struct BrokerHTTPServer: Service {
         token: String,
         host: String = BrokerAPI.defaultHost,
         port: Int = BrokerAPI.defaultPort,
+        tls: TLSConfiguration? = nil,
         logger: Logger,
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
-    ) -> some ApplicationProtocol {
+    ) throws -> some ApplicationProtocol {
         let router = Router()
         MetricsRoutes(operations: operations).add(to: router)  // First: its middleware times every route.
         // Middleware applies only to routes added after it, and to the not-found answer.
@@ -51,6 +56,7 @@ public struct BrokerHTTPServer: Service {
 
         return Application(
             router: router,
+            server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port)),
             onServerRunning: { channel in
                 if let port = channel.localAddress?.port {

@@ -15,7 +15,7 @@ func servingAPI<T: Sendable>(
     _ body: @Sendable (Int) async throws -> T
 ) async throws -> T {
     let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
-    let server = BrokerHTTPServer(operations: operations, token: token, port: 0, logger: logger) { portSink.yield($0) }
+    let server = try BrokerHTTPServer(operations: operations, token: token, port: 0, logger: logger) { portSink.yield($0) }
     let group = ServiceGroup(services: alongside + [server], logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
     return try await withThrowingTaskGroup(of: Void.self) { tasks in
         tasks.addTask { try await group.run() }

@@ -79,12 +79,12 @@ final class Cluster: @unchecked Sendable {
         if brokerOwnsPool {
             // On the master host, reached through the bridge; its ready line names that address.
             process = try ManagedProcess.start(URL(fileURLWithPath: hosts.rshWrapper),
-                                               [hosts.master, ProcessRunner.builtProduct("shoal").path, "broker", "--host", "0.0.0.0"] + options,
+                                               [hosts.master, ProcessRunner.builtProduct("shoal").path, "broker", "--host", "0.0.0.0", "--insecure-http"] + options,
                                                readyPrefix: "shoal broker listening on", timeout: 60)
         } else {
             // On the bridge's address, as on a real network: the workers on the hosts reach it too.
             process = try ManagedProcess.startProduct("shoal", ["broker", "--pvm-socket", hosts.masterSocket,
-                                                                "--host", try #require(hosts.rootAddress)] + options,
+                                                                "--host", try #require(hosts.rootAddress), "--insecure-http"] + options,
                                                       readyPrefix: "shoal broker listening on", timeout: 60)
         }
         let url = try #require(ReadyLine.brokerURL(process.firstLine))
