@@ -2,16 +2,17 @@
 import Glibc
 #endif
 
-/// Plain blocking TCP sockets to 127.0.0.1, for tests and tools that must see the kernel's own
-/// behaviour (flow control, resets, exact bytes) rather than an event loop's buffering.
+/// Plain blocking TCP sockets (to 127.0.0.1 unless told another IPv4 address), for tests and
+/// tools that must see the kernel's own behaviour (flow control, resets, exact bytes) rather than
+/// an event loop's buffering.
 public enum LoopbackSocket {
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
     }
 
-    /// A socket connected to 127.0.0.1:`port`; the caller closes it. `receiveTimeout` bounds
-    /// each `recv` (`EAGAIN` when it passes).
-    public static func connect(port: Int, receiveTimeout: Duration? = nil) throws(Failure) -> Int32 {
+    /// A socket connected to `host`:`port`; the caller closes it. `receiveTimeout` bounds each
+    /// `recv` (`EAGAIN` when it passes).
+    public static func connect(host: String = "127.0.0.1", port: Int, receiveTimeout: Duration? = nil) throws(Failure) -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket: errno \(errno)") }
         if let receiveTimeout {
@@ -22,14 +23,14 @@ public enum LoopbackSocket {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_addr.s_addr = inet_addr(host)
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else {
             let number = errno
             close(fd)
-            throw Failure(description: "connect to 127.0.0.1:\(port): errno \(number)")
+            throw Failure(description: "connect to \(host):\(port): errno \(number)")
         }
         return fd
     }

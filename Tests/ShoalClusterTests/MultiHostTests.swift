@@ -168,7 +168,9 @@ private final class SSHCluster: @unchecked Sendable {
         ], readyPrefix: "started", standardErrorFile: "\(directory)/sshd-\(host).log")
         processes["sshd-\(host)"] = sshd
         let listening = await eventually(timeout: .seconds(10)) {
-            canConnect(to: self.hosts.addresses[index], port: 22)
+            guard let socket = try? LoopbackSocket.connect(host: self.hosts.addresses[index], port: 22) else { return false }
+            close(socket)
+            return true
         }
         try #require(listening, "sshd on \(host): \((try? String(contentsOfFile: "\(directory)/sshd-\(host).log", encoding: .utf8)) ?? "")")
     }
@@ -243,16 +245,3 @@ private final class SSHCluster: @unchecked Sendable {
     }
 }
 
-/// Whether a TCP connection to `address:port` (IPv4) is accepted.
-private func canConnect(to address: String, port: UInt16) -> Bool {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { return false }
-    defer { close(fd) }
-    var peer = sockaddr_in()
-    peer.sin_family = sa_family_t(AF_INET)
-    peer.sin_port = port.bigEndian
-    guard inet_pton(AF_INET, address, &peer.sin_addr) == 1 else { return false }
-    return withUnsafePointer(to: &peer) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-    }
-}

@@ -13,16 +13,23 @@ extension ProxyTests {
             try ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/curl"), ["-sS", "--max-time", "20"] + arguments, timeout: 30)
         }
 
+        /// A started service manager for `local`, serving TLS with `certificate`.
+        static func tlsRelay(
+            to local: SocketAddress?, _ certificate: TestCertificate, _ change: (inout RelayConfiguration) -> Void = { _ in }
+        ) async throws -> HTTPRelayServer {
+            let relay = HTTPRelayServer.serviceManager(local: local, configuration: testConfiguration {
+                $0.tls = TLSFiles(certificatePath: certificate.certificatePath, keyPath: certificate.keyPath)
+                change(&$0)
+            }, logger: LogCapture().logger)
+            try await relay.start()
+            return relay
+        }
+
         @Test func anHTTPSClientIsServedByAPlainMember() async throws {
             let certificate = try TestCertificate.make()
             defer { certificate.remove() }
             let member = try await HeaderEchoServer.start()
-            let relay = HTTPRelayServer.serviceManager(
-                local: member.localAddress, configuration: testConfiguration {
-                    $0.tls = TLSFiles(certificatePath: certificate.certificatePath, keyPath: certificate.keyPath)
-                    $0.forwardedProto = "https"
-                }, logger: LogCapture().logger)
-            try await relay.start()
+            let relay = try await Self.tlsRelay(to: member.localAddress, certificate) { $0.forwardedProto = "https" }
 
             // Two requests on one connection (curl reuses it: 0 new connects for the second).
             let url = "https://localhost:\(relay.port)"
@@ -51,11 +58,7 @@ extension ProxyTests {
             let certificate = try TestCertificate.make()
             defer { certificate.remove() }
             let web = try WebServer()
-            let relay = HTTPRelayServer.serviceManager(
-                local: web.address, configuration: testConfiguration {
-                    $0.tls = TLSFiles(certificatePath: certificate.certificatePath, keyPath: certificate.keyPath)
-                }, logger: LogCapture().logger)
-            try await relay.start()
+            let relay = try await Self.tlsRelay(to: web.address, certificate)
 
             let output = try Self.curl([
                 "--cacert", certificate.certificatePath, "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
@@ -72,11 +75,7 @@ extension ProxyTests {
             let certificate = try TestCertificate.make()
             defer { certificate.remove() }
             let member = try await HeaderEchoServer.start()
-            let relay = HTTPRelayServer.serviceManager(
-                local: member.localAddress, configuration: testConfiguration {
-                    $0.tls = TLSFiles(certificatePath: certificate.certificatePath, keyPath: certificate.keyPath)
-                }, logger: LogCapture().logger)
-            try await relay.start()
+            let relay = try await Self.tlsRelay(to: member.localAddress, certificate)
 
             let socket = try BlockingSocket(port: relay.port)
             try socket.send("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
@@ -162,11 +161,7 @@ extension ProxyTests {
             let certificate = try TestCertificate.make()
             defer { certificate.remove() }
             let echo = try await WebSocketEchoServer()
-            let relay = HTTPRelayServer.serviceManager(
-                local: echo.address, configuration: testConfiguration {
-                    $0.tls = TLSFiles(certificatePath: certificate.certificatePath, keyPath: certificate.keyPath)
-                }, logger: LogCapture().logger)
-            try await relay.start()
+            let relay = try await Self.tlsRelay(to: echo.address, certificate)
 
             let connection = try await WebSocketClient.connect(host: "localhost", port: relay.port, trustingCertificate: certificate.certificatePath)
             #expect(relay.admission.inFlight == 1)
@@ -216,11 +211,7 @@ extension ProxyTests {
             let certificate = try TestCertificate.make()
             defer { certificate.remove() }
             let member = try await HeaderEchoServer.start()
-            let relay = HTTPRelayServer.serviceManager(
-                local: member.localAddress, configuration: testConfiguration {
-                    $0.tls = TLSFiles(certificatePath: certificate.certificatePath, keyPath: certificate.keyPath)
-                }, logger: LogCapture().logger)
-            try await relay.start()
+            let relay = try await Self.tlsRelay(to: member.localAddress, certificate)
 
             var random = SplitMix64(seed: 0xF022_0016_715)
             let requests = ["GET / HTTP/1.1\r\nHost: a\r\n\r\n", "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"]

@@ -80,7 +80,7 @@ public final class BrokerMetrics: Sendable {
     }
 
     func held(_ held: [String: Int], for duration: Duration) {
-        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        let seconds = duration / .seconds(1)
         for (service, slots) in held where slots > 0 {
             Metrics.FloatingPointCounter(label: "shoal_broker_backend_seconds_total", dimensions: [("service", service)], factory: factory)
                 .increment(by: Double(slots) * seconds)

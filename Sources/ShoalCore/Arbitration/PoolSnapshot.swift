@@ -87,15 +87,14 @@ public struct PoolSnapshot: Sendable, Hashable {
 
     public func usage(of service: String) -> Usage {
         var usage = Usage()
+        var active: [LeaseSlot] = []
         for lease in leases where lease.service == service {
             if lease.state.holdsSlot { usage.held += 1 }
             if lease.state == .draining { usage.draining += 1 }
             if lease.state == .requested { usage.waiting += 1 }
+            if lease.state == .active { active.append(lease) }
         }
-        usage.preemptible = leases
-            .filter { $0.service == service && $0.state == .active }
-            .sorted { ($0.inFlight ?? 0, $1.id) < ($1.inFlight ?? 0, $0.id) }
-            .map(\.id)
+        usage.preemptible = active.sorted { ($0.inFlight ?? 0, $1.id) < ($1.inFlight ?? 0, $0.id) }.map(\.id)
         return usage
     }
 

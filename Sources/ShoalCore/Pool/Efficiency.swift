@@ -26,7 +26,7 @@ public struct Efficiency: Sendable, Hashable {
 
     /// `held` slots per service were held for `duration`.
     public mutating func held(_ held: [String: Int], for duration: Duration) {
-        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        let seconds = duration / .seconds(1)
         guard seconds > 0 else { return }
         for (service, slots) in held where slots > 0 {
             services[service, default: Service()].backendSeconds += Double(slots) * seconds

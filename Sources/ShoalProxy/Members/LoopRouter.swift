@@ -12,6 +12,8 @@ final class LoopRouter {
     private var backends: [Member] = []
     /// Each loop round-robins on its own: the paper's policy needs no global cursor to spread load.
     private var dispatcher: Dispatcher
+    /// `local: serve` with a local member: it is a candidate beside the back-ends.
+    private var localServes = false
     private var random = SplitMix64(seed: UInt64.random(in: 1...UInt64.max))
     private var candidates: [Member] = []
     private var loads: [Int] = []
@@ -34,6 +36,7 @@ final class LoopRouter {
         self.local = snapshot.local
         self.backends = snapshot.backends
         self.dispatcher = snapshot.dispatcher
+        self.localServes = snapshot.dispatcher.local == .serve && snapshot.local != nil
     }
 
     /// A member for the next request, already counted in its in-flight requests (the caller must
@@ -69,7 +72,6 @@ final class LoopRouter {
             if let local, local !== excluding { return local }
             return nil
         }
-        let localServes = dispatcher.local == .serve && local != nil
         if !localServes, backends.count == 1, let only = backends.first, only !== excluding, only.isHealthy(at: now) {
             return only
         }

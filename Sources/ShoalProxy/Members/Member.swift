@@ -31,15 +31,12 @@ public final class Member: Sendable, CustomStringConvertible {
     public let latency = LatencyHistogram()
     private let waiters = DrainWaiters()
     private let events: AsyncStream<MemberEvent>.Continuation
-    /// The table's count of every answer, removed members' included.
-    private let answered: AnswerTally?
 
-    init(name: String, address: SocketAddress, role: Role, events: AsyncStream<MemberEvent>.Continuation, answered: AnswerTally? = nil) {
+    init(name: String, address: SocketAddress, role: Role, events: AsyncStream<MemberEvent>.Continuation) {
         self.name = name
         self.address = address
         self.role = role
         self.events = events
-        self.answered = answered
     }
 
     /// Requests sent here and not yet answered (what the load manager reads).
@@ -53,6 +50,9 @@ public final class Member: Sendable, CustomStringConvertible {
         let counts = responsesByClass.values
         return [("1xx", counts[1]), ("2xx", counts[2]), ("3xx", counts[3]), ("4xx", counts[4]), ("5xx", counts[5]), ("other", counts[0])]
     }
+
+    /// Answers relayed from here, every status class.
+    public var answerCount: Int { responsesByClass.values.reduce(0, +) }
 
     /// Whether the member was removed: it gets no new requests.
     public var isRemoved: Bool { removed.load(ordering: .sequentiallyConsistent) }
@@ -100,7 +100,6 @@ public final class Member: Sendable, CustomStringConvertible {
     func recordResponse(status: UInt, nanoseconds: UInt64) {
         let statusClass = Int(truncatingIfNeeded: status / 100)
         responsesByClass.add(statusClass >= 1 && statusClass <= 5 ? statusClass : 0)
-        answered?.count.add(1, ordering: .relaxed)
         latency.record(nanoseconds: nanoseconds)
     }
 
@@ -143,10 +142,4 @@ public struct MemberLoad: Sendable, Hashable {
     public var inFlight: Int
     public var requestsStarted: Int
     public var isHealthy: Bool
-}
-
-/// Answers relayed by every member a table ever had: the front-end's running count of requests
-/// served, for its service's efficiency (back-end-seconds per request).
-final class AnswerTally: Sendable {
-    let count = Atomic<Int>(0)
 }

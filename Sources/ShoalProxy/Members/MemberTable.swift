@@ -28,16 +28,32 @@ public final class MemberTable: Sendable {
         var local: Member?
         var backends: [Member]
         var dispatcher: Dispatcher
+        /// Removed members still finishing requests: their answers still count.
+        var retiring: [Member] = []
+        /// Answers of the removed members that finished.
+        var retiredAnswers = 0
     }
 
     private let state: NIOLockedValueBox<Snapshot>
     /// Moves on every change; event loops compare it per request (one atomic load).
     let version = Atomic<Int>(0)
     private let eventSink: AsyncStream<MemberEvent>.Continuation
-    private let answered = AnswerTally()
 
-    /// Answers relayed since the table was made, by every member it has had (removed ones too).
-    public var requestsAnswered: Int { answered.count.load(ordering: .relaxed) }
+    /// Answers relayed since the table was made, by every member it has had (removed ones too),
+    /// from the members' own counters: nothing more is counted per request.
+    public var requestsAnswered: Int {
+        state.withLockedValue { snapshot in
+            // A removed member's count is final once nothing is in flight there (an answer is
+            // counted before its request ends).
+            snapshot.retiring.removeAll { member in
+                guard member.inFlight == 0 else { return false }
+                snapshot.retiredAnswers += member.answerCount
+                return true
+            }
+            let members = [snapshot.local].compactMap { $0 } + snapshot.backends + snapshot.retiring
+            return members.reduce(snapshot.retiredAnswers) { $0 + $1.answerCount }
+        }
+    }
 
     /// Members becoming unreachable, and removed members becoming drained. Buffers the newest
     /// 1024 events if nobody reads.
@@ -48,8 +64,7 @@ public final class MemberTable: Sendable {
         let (events, sink) = AsyncStream.makeStream(of: MemberEvent.self, bufferingPolicy: .bufferingNewest(1024))
         self.events = events
         self.eventSink = sink
-        let answered = self.answered
-        let localMember = local.map { Member(name: "local", address: $0, role: .local, events: sink, answered: answered) }
+        let localMember = local.map { Member(name: "local", address: $0, role: .local, events: sink) }
         state = NIOLockedValueBox(Snapshot(local: localMember, backends: [], dispatcher: dispatcher))
     }
 
@@ -78,9 +93,10 @@ public final class MemberTable: Sendable {
     /// in-flight ones are done.
     @discardableResult
     public func setLocal(_ address: SocketAddress?, name: String = "local") -> (new: Member?, old: Member?) {
-        let new = address.map { Member(name: name, address: $0, role: .local, events: eventSink, answered: answered) }
+        let new = address.map { Member(name: name, address: $0, role: .local, events: eventSink) }
         let old = change { snapshot in
             defer { snapshot.local = new }
+            if let old = snapshot.local { snapshot.retiring.append(old) }
             return snapshot.local
         }
         old?.markRemoved()
@@ -90,7 +106,7 @@ public final class MemberTable: Sendable {
     /// Appends a back-end to the list. Names must be unique among the back-ends.
     @discardableResult
     public func addBackend(name: String, address: SocketAddress) throws -> Member {
-        let member = Member(name: name, address: address, role: .backend, events: eventSink, answered: answered)
+        let member = Member(name: name, address: address, role: .backend, events: eventSink)
         try change { snapshot in
             guard !snapshot.backends.contains(where: { $0.name == name }) else { throw Failure.duplicateName(name) }
             snapshot.backends.append(member)
@@ -109,7 +125,9 @@ public final class MemberTable: Sendable {
     public func removeBackend(named name: String, abandoningInFlight: Bool = false) -> Member? {
         let removed = change { snapshot -> Member? in
             guard let index = snapshot.backends.firstIndex(where: { $0.name == name }) else { return nil }
-            return snapshot.backends.remove(at: index)
+            let removed = snapshot.backends.remove(at: index)
+            snapshot.retiring.append(removed)
+            return removed
         }
         if abandoningInFlight {
             removed?.markAbandoned()
