@@ -76,7 +76,19 @@ public final class LoadGenerator: Sendable {
 
     /// Summary of the successful requests' latencies; `nil` before the first success.
     public func latencies() -> Latencies? {
-        let samples = core.state.withLock { $0.latencies }.sorted()
+        latencies(after: 0).latencies
+    }
+
+    /// Summary of the latencies of the requests that succeeded after the first `mark` ones, and
+    /// the mark to pass next time: figures per interval (`nil` if none succeeded in it).
+    public func latencies(after mark: Int) -> (latencies: Latencies?, mark: Int) {
+        let (recent, next) = core.state.withLock { state in
+            (Array(state.latencies[min(mark, state.latencies.count)...]), state.latencies.count)
+        }
+        return (Self.summary(of: recent.sorted()), next)
+    }
+
+    private static func summary(of samples: [Double]) -> Latencies? {
         guard let slowest = samples.last else { return nil }
         func percentile(_ p: Double) -> Double {
             samples[min(samples.count - 1, Int((Double(samples.count) * p).rounded(.up)) - 1)]

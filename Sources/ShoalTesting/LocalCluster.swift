@@ -72,10 +72,10 @@ public final class LocalCluster: @unchecked Sendable {  // Used from one task at
         return probe?.status == 0
     }
 
-    /// The pool `make demo` and the benchmarks use: hosts c1, c2, c3 — namespaces where they
-    /// work (unless `local`), else three slots of this host.
-    public static func demoPool(local: Bool) -> Pool {
-        !local && namespacesWork() ? .namespaces(["c1", "c2", "c3"]) : .localSlots(3)
+    /// The pool `make demo` and the benchmarks use: hosts c1 … c`hosts` — namespaces where they
+    /// work (unless `local`), else that many slots of this host.
+    public static func demoPool(local: Bool, hosts: Int = 3) -> Pool {
+        !local && namespacesWork() ? .namespaces((1...hosts).map { "c\($0)" }) : .localSlots(hosts)
     }
 
     /// Starts the pool and the broker (warnings only in its log).

@@ -12,8 +12,8 @@ import Glibc
 #endif
 
 /// `make demo`: a whole Shoal cluster on this machine — a broker, the four front-ends of
-/// `services.d/`, a pool of three back-ends — under a bounded load ramp at two services, with a
-/// live view; then a summary, and nothing left running.
+/// `services.d/`, a pool of six back-ends — under loads that peak at different times at each
+/// service, with a live view; then a summary, a timeline, and nothing left running.
 @main
 struct ShoalDemo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -27,33 +27,35 @@ struct ShoalDemo: AsyncParsableCommand {
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run a local Shoal cluster under a load ramp, show the leases move, and clean up.",
+        abstract: "Run a local Shoal cluster under staggered loads, show the leases move, and clean up.",
         discussion: """
-            The pool is three hosts c1, c2, c3 in network namespaces when run as root with `ip netns`, \
-            otherwise three slots of this host. Front-ends listen on the manifests' ports (8081, 8082, \
-            8083, 8090). Watch from another terminal with `shoal leases --watch --broker URL` (the URL \
-            is printed). Ctrl-C ends it early; it still cleans up.
+            The pool is six hosts c1 … c6 in network namespaces when run as root with `ip netns`, \
+            otherwise six slots of this host. Front-ends listen on the manifests' ports (8081, 8082, \
+            8083, 8090). The loads peak in turn at A, B, Master2 and C, so back-ends pass from one \
+            service to another. Watch from another terminal with `shoal leases --watch --broker URL` \
+            (the URL is printed). Ctrl-C ends it early; it still cleans up.
             """
     )
 
-    @Option(parsing: .upToNextOption, help: "Seconds of each phase: ramp up, hold, ramp down.") var phases: [Double] = [20, 20, 15]
-    @Option(help: "Connections per loaded service at the peak.") var connections = 24
+    @Option(help: "Seconds the load runs; the plan is scaled to it.") var duration: Double = 60
+    @Option(help: "Connections at A's and Master2's peaks (B gets half, C a quarter).") var connections = 24
     @Option(help: "Directory of the service manifests.") var services = "services.d"
+    @Option(help: "Where to write the timeline (CSV, SVG, and PNG where Chromium is installed).") var output = "demo-run"
     @Flag(help: "Use slots of this host even where namespaces would work.") var local = false
-    @Flag(help: "A short run (5 s per phase), e.g. for the tests.") var quick = false
+    @Flag(help: "A short run (36 s of load), e.g. for the tests.") var quick = false
+
+    static let poolSize = 6
 
     func validate() throws {
-        guard phases.count == 3, phases.allSatisfy({ $0 > 0 && $0 <= 600 }) else {
-            throw ValidationError("--phases takes three durations (up, hold, down), each 0...600 seconds")
-        }
-        guard (1...256).contains(connections) else { throw ValidationError("--connections must be 1...256") }
+        guard (20...600).contains(duration) else { throw ValidationError("--duration must be 20...600 seconds") }
+        guard (4...256).contains(connections) else { throw ValidationError("--connections must be 4...256") }
     }
 
     func run() async throws {
         let stop = StopFlag()
         let manifests = try serviceManifests(in: services)
-        let cluster = try await startCluster(local: local, name: "demo", log: say)
-        var outcome: Result<Summary, any Error>
+        let cluster = try await startCluster(local: local, hosts: Self.poolSize, name: "demo", log: say)
+        var outcome: Result<(Summary, Timeline), any Error>
         do {
             outcome = .success(try await drive(cluster, manifests: manifests, stop: stop))
         } catch {
@@ -63,8 +65,14 @@ struct Demo: AsyncParsableCommand {
         await cluster.stop()
         let leftovers = await cluster.leftovers()
         switch outcome {
-        case .success(let summary):
-            summary.print(leftovers: leftovers)
+        case .success(let (summary, timeline)):
+            var written: [String] = []
+            do {
+                written = try await timeline.write(to: output)
+            } catch {
+                say("could not write the timeline: \(error)")
+            }
+            summary.print(leftovers: leftovers, written: written)
             if summary.failed > 0 || !leftovers.isEmpty { throw ExitCode.failure }
         case .failure(let error):
             say("demo failed: \(error)")
@@ -72,35 +80,57 @@ struct Demo: AsyncParsableCommand {
         }
     }
 
-    private func drive(_ cluster: LocalCluster, manifests: [String], stop: StopFlag) async throws -> Summary {
+    private func drive(_ cluster: LocalCluster, manifests: [String], stop: StopFlag) async throws -> (Summary, Timeline) {
         let client = cluster.client
         for manifest in manifests {
-            try cluster.startFrontend(manifest)
+            // A short hold time: a back-end goes back 2 s after its service's load has fallen.
+            try cluster.startFrontend(manifest, holdTime: 2)
         }
         say("broker: \(cluster.brokerURL)   watch with: shoal leases --watch --broker \(cluster.brokerURL)")
         say("front-ends: " + cluster.frontends.map { "\($0.name) on :\($0.port)" }.joined(separator: ", "))
 
-        let loaded = cluster.frontends.filter { ["a", "b"].contains($0.name) }
-        let loads = loaded.map { frontend in
-            (frontend.name, LoadGenerator.start(host: "127.0.0.1", port: frontend.port, path: "/doc?delay_ms=20", connections: 1))
+        let plan = LoadShape.plan(peak: connections)
+        let scale = (quick ? 36 : duration) / 60
+        let loads = try plan.map { shape in
+            guard let frontend = cluster.frontends.first(where: { $0.name == shape.service }) else {
+                throw ValidationError("no front-end for \(shape.service) in \(services)")
+            }
+            return LoadGenerator.start(host: "127.0.0.1", port: frontend.port, path: shape.path, connections: 0)
         }
-        let durations = (quick ? [5, 5, 5] : phases).map { Duration.milliseconds(Int64($0 * 1000)) }
-        var summary = Summary()
+        var timeline = Timeline(services: plan.map(\.service), poolSize: Self.poolSize)
+        var marks = Array(repeating: 0, count: loads.count)
+        var previous = loads.map(\.counts)
+        let total = Duration.milliseconds(Int64(60_000 * scale))
+        say("each second, per service: requests served, p50/p99 ms, ▮ a back-end it holds; then where the leases are")
+        let loadStarted = Int64(Date().timeIntervalSince1970 * 1000)
         let started = ContinuousClock.now
-        let total = durations.reduce(.zero, +)
-        while !stop.isSet {
-            let elapsed = ContinuousClock.now - started
-            guard elapsed < total else { break }
-            let (phase, target) = Self.ramp(elapsed: elapsed, durations: durations, peak: connections)
-            for (_, load) in loads { load.setConnections(target) }
+        var tick = 0
+        while !stop.isSet, ContinuousClock.now - started < total {
+            let t = (ContinuousClock.now - started).seconds
+            for (shape, load) in zip(plan, loads) { load.setConnections(shape.connections(at: t, scale: scale)) }
+            try await Task.sleep(until: started + .seconds(tick + 1))
+            tick += 1
             let leases = (try? await client.leases()) ?? []
-            summary.observe(leases)
-            say(Self.statusLine(phase: phase, elapsed: elapsed, total: total, loads: loads, leases: leases, hosts: cluster.poolHosts))
-            try await Task.sleep(for: .seconds(1))
+            var second = Timeline.Second(at: tick, services: [:])
+            for (index, (shape, load)) in zip(plan, loads).enumerated() {
+                let counts = load.counts
+                let (latencies, mark) = load.latencies(after: marks[index])
+                marks[index] = mark
+                second.services[shape.service] = Timeline.Point(
+                    connections: shape.connections(at: t, scale: scale),
+                    served: counts.succeeded - previous[index].succeeded, failed: counts.failed - previous[index].failed,
+                    p50: latencies?.p50, p99: latencies?.p99,
+                    backends: leases.filter { $0.service == shape.service && $0.holdsSlot }.count)
+                previous[index] = counts
+            }
+            timeline.seconds.append(second)
+            say(Self.statusLine(second, services: timeline.services, leases: leases, hosts: cluster.poolHosts))
         }
-        for (name, load) in loads { summary.requests[name] = load.stop() }
+        var summary = Summary()
+        for (shape, load) in zip(plan, loads) { summary.requests[shape.service] = load.stop() }
+        let loadEnded = Int64(Date().timeIntervalSince1970 * 1000)
 
-        say("load stopped; waiting for the back-ends to be drained and given back…")
+        say("load stopped; waiting for the last back-ends to be drained and given back…")
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline, !stop.isSet {
             let leases = (try? await client.leases()) ?? []
@@ -108,45 +138,41 @@ struct Demo: AsyncParsableCommand {
             if leases.allSatisfy({ $0.service == "master2" }) { break }
             try await Task.sleep(for: .milliseconds(500))
         }
-        let events = (try? await client.events(after: 0, limit: 1000).events) ?? []
-        summary.count(events)
+        let events = (try? await client.events(after: 0, limit: 5000).events) ?? []
+        summary.count(events, loadFrom: loadStarted, to: loadEnded)
         // The front-ends' heartbeats have brought their counts in meanwhile (every few seconds).
         summary.services = (try? await client.services()) ?? []
-        return summary
+        let minimums = Dictionary(uniqueKeysWithValues: summary.services.map { ($0.name, $0.minBackends) })
+        summary.follow(timeline, plan: plan, scale: scale, minimums: minimums)
+        return (summary, timeline)
     }
 
-    /// The phase and the connections per service at `elapsed`: up linearly, hold, down linearly.
-    static func ramp(elapsed: Duration, durations: [Duration], peak: Int) -> (String, Int) {
-        let (up, hold) = (durations[0], durations[1])
-        func fraction(_ part: Duration, of whole: Duration) -> Double { part / whole }
-        if elapsed < up { return ("ramp up", max(1, Int((Double(peak) * fraction(elapsed, of: up)).rounded()))) }
-        if elapsed < up + hold { return ("hold", peak) }
-        let down = elapsed - up - hold
-        return ("ramp down", max(0, Int((Double(peak) * (1 - fraction(down, of: durations[2]))).rounded())))
-    }
-
-    static func statusLine(
-        phase: String, elapsed: Duration, total: Duration, loads: [(String, LoadGenerator)], leases: [LeaseView], hosts: [String]
-    ) -> String {
-        let seconds = Int(elapsed.components.seconds)
-        let services = loads.map { name, load in
-            let counts = load.counts
-            return "\(name): \(counts.succeeded) ok \(counts.failed) failed"
-        }.joined(separator: " | ")
+    static func statusLine(_ second: Timeline.Second, services: [String], leases: [LeaseView], hosts: [String]) -> String {
+        let perService = services.map { service -> String in
+            guard let point = second.services[service] else { return service }
+            let latency = point.p50.map { p50 in String(format: "%3.0f/%-4.0f", p50, point.p99 ?? p50) } ?? "  -/-   "
+            let failed = point.failed > 0 ? " \(point.failed) FAILED" : ""
+            return "\(service) " + String(format: "%4d/s ", point.served) + latency
+                + String(repeating: "▮", count: point.backends).padding(toLength: 4, withPad: " ", startingAt: 0) + failed
+        }.joined(separator: " │ ")
         let pool = hosts.map { host in
-            let here = leases.filter { $0.host == host }.map { "\($0.service)\($0.state == .active ? "" : "(\($0.state.rawValue))")" }
+            let here = leases.filter { $0.host == host && $0.holdsSlot }
+                .map { "\($0.service)\($0.state == .active ? "" : "(\($0.state.rawValue))")" }
             return "\(host)[\(here.joined(separator: ","))]"
         }.joined(separator: " ")
-        let clock = "\(seconds)s/\(Int(total.components.seconds))s"
-        return clock.padding(toLength: 9, withPad: " ", startingAt: 0) + phase.padding(toLength: 10, withPad: " ", startingAt: 0)
-            + services + " | pool " + pool
+        return String(format: "%3ds ", second.at) + perService + " │ " + pool
     }
 }
 
-/// Starts the demo's cluster (see ``LocalCluster/demoPool(local:)``) and says which pool it has.
-func startCluster(local: Bool, name: String, stateDirectory: String? = nil, brokerPort: Int = 0,
+extension LeaseView {
+    /// Granted, active or draining: the lease occupies a slot of its host.
+    var holdsSlot: Bool { host != nil && [.granted, .active, .draining].contains(state) }
+}
+
+/// Starts a demo cluster of `hosts` back-ends (see ``LocalCluster/demoPool(local:hosts:)``) and says which pool it has.
+func startCluster(local: Bool, hosts: Int = 3, name: String, stateDirectory: String? = nil, brokerPort: Int = 0,
                   log: (String) -> Void) async throws -> LocalCluster {
-    let pool = LocalCluster.demoPool(local: local)
+    let pool = LocalCluster.demoPool(local: local, hosts: hosts)
     switch pool {
     case .namespaces: log("pool: \(pool), each a network namespace (running as root)")
     case .localSlots: log("pool: \(pool) (namespace hosts need root and `ip netns`)")

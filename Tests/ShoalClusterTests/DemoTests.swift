@@ -4,37 +4,49 @@ import ShoalTesting
 import Testing
 import ShoalClient
 
-/// The README's demo, short: a whole cluster from `services.d/` under a load ramp.
+/// The README's demo, short: a whole cluster from `services.d/` under loads that peak in turn.
 @Suite("demo")
 struct DemoTests {
-    @Test("the demo runs a cluster under load, loses no request, and leaves nothing running")
+    @Test("the demo's back-ends follow each service's load, change hands, lose no request, and leave nothing running")
     func quickDemo() async throws {
         try await PVMEnrolmentLock.shared.withLock {
             let services = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
                 .deletingLastPathComponent().appendingPathComponent("services.d").path
-            // On its own thread: the demo takes half a minute, the test pool has few threads.
-            let output = try await withCheckedThrowingContinuation { continuation in
+            let output = NSTemporaryDirectory() + "shoal-demo-test-\(UUID().uuidString.prefix(8))"
+            defer { try? FileManager.default.removeItem(atPath: output) }
+            // On its own thread: the demo takes about a minute, the test pool has few threads.
+            let run = try await withCheckedThrowingContinuation { continuation in
                 Thread.detachNewThread {
                     continuation.resume(with: Result {
-                        try ProcessRunner.runProduct("shoal-demo", ["--quick", "--services", services], timeout: 240)
+                        try ProcessRunner.runProduct("shoal-demo", ["--quick", "--services", services, "--output", output], timeout: 300)
                     })
                 }
             }
-            #expect(output.status == 0, "\(output.stdout)\n\(output.stderr.suffix(4000))")
-            let lines = output.stdout.split(separator: "\n").map(String.init)
-            for service in ["a", "b"] {
-                let line = try #require(lines.first { $0.hasPrefix("  \(service): ") }, "\(output.stdout)")
-                let words = line.split(separator: " ")
-                #expect((Int(words[1]) ?? 0) > 100, "\(line)")
-                #expect(line.hasSuffix(" 0 failed"), "\(line)")
+            #expect(run.status == 0, "\(run.stdout)\n\(run.stderr.suffix(4000))")
+            let lines = run.stdout.split(separator: "\n").map(String.init)
+            for service in ["a", "b", "c", "master2"] {
+                let served = try #require(lines.first { $0.hasPrefix("  \(service): ") }, "\(run.stdout)")
+                #expect((Int(served.split(separator: " ")[1]) ?? 0) > 100, "\(served)")
+                #expect(served.hasSuffix(" 0 failed"), "\(served)")
+                // Rose with its own load (master2 always keeps one), and went back once it fell.
+                let breathing = try #require(lines.first { $0.hasPrefix("  back-ends of \(service): ") }, "\(run.stdout)")
+                let peak = Int(breathing.split(separator: " ")[5]) ?? 0
+                #expect(peak >= (service == "master2" ? 2 : 1), "\(breathing)")
+                #expect(breathing.contains(" back ") && !breathing.contains("NOT"), "\(breathing)")
             }
-            let costs = try #require(lines.first { $0.hasPrefix("  back-end-seconds per 1 000 requests: ") }, "\(output.stdout)")
+            let handOvers = try #require(lines.first { $0.hasPrefix("  hand-overs while the load ran: ") }, "\(run.stdout)")
+            #expect((Int(handOvers.split(separator: " ")[5]) ?? 0) >= 4, "\(handOvers)")
+            let costs = try #require(lines.first { $0.hasPrefix("  back-end-seconds per 1 000 requests: ") }, "\(run.stdout)")
             for service in ["a", "b"] {
                 #expect(costs.contains(" \(service) "), "efficiency of \(service) reported: \(costs)")
             }
-            let leases = try #require(lines.first { $0.hasPrefix("  leases: ") })
-            #expect((Int(leases.split(separator: " ")[1]) ?? 0) >= 2, "leases were granted: \(leases)")
-            #expect(lines.contains("  nothing left running"), "\(output.stdout)")
+            // The per-second view, as the demo printed it and as the timeline keeps it.
+            #expect(lines.contains { $0.hasPrefix(" 10s master2 ") && $0.contains("│ c1[") }, "\(run.stdout)")
+            let csv = try String(contentsOfFile: output + "/timeline.csv", encoding: .utf8)
+            #expect(csv.split(separator: "\n").count > 4 * 30, "a row per service and second")
+            let png = try Data(contentsOf: URL(fileURLWithPath: output + "/timeline.png"))
+            #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]) && png.count > 10_000, "a PNG timeline: \(png.count) bytes")
+            #expect(lines.contains("  nothing left running"), "\(run.stdout)")
         }
     }
 }

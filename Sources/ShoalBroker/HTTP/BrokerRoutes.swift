@@ -44,8 +44,14 @@ struct BrokerRoutes<Operations: BrokerOperations>: Sendable {
             }
             // A long poll whose client went away ends then, not at its wait's end. Hummingbird
             // closes the connection after such a response: say so, so the client does not reuse it.
-            let page = try await request.body.consumeWithCancellationOnInboundClose { _ in
-                try await operations.events(after: query.after, limit: query.limit, wait: query.wait)
+            let page: EventPage
+            do {
+                page = try await request.body.consumeWithCancellationOnInboundClose { _ in
+                    try await operations.events(after: query.after, limit: query.limit, wait: query.wait)
+                }
+            } catch is CancellationError {
+                // Its client went away, or the broker is stopping: nothing came, and nothing failed.
+                page = EventPage(events: [], next: query.after)
             }
             var response = try JSONResponse.make(page)
             response.headers[.connection] = "close"
