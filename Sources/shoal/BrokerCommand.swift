@@ -152,7 +152,9 @@ struct BrokerCommand: AsyncParsableCommand {
         try await store.takeOver()
         let launcher = PVMLauncher(engine: engine, attach: attach, program: try ExecutableLookup.currentExecutable(),
                                    workerArguments: ["--log-level", "\(daemon.logLevel)", "--log-format", daemon.logFormat.rawValue]
-                                       + (caFile.map { ["--ca-file", $0] } ?? []), logger: logger)
+                                       + (caFile.map { ["--ca-file", $0] } ?? []),
+                                   poolLog: pvmSocket.map(PersistentPVMDaemon.logBeside(socket:)) ?? PersistentPVMDaemon.logPath(directory: state + "/pvm"),
+                                   logger: logger)
         let broker = Broker(configuration: configuration, store: store, launcher: launcher, logger: logger)
         try await broker.recover(poolIsNew: poolStartedNow.withLock { $0 })
 

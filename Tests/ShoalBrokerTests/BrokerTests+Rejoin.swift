@@ -1,3 +1,4 @@
+import PVM
 import ShoalAPI
 @testable import ShoalBroker
 import ShoalCore
@@ -8,6 +9,28 @@ private let twoHosts = [PoolHost(name: "c1", slots: 2), PoolHost(name: "c2", slo
 extension BrokerTests {
     @Suite("lost hosts")
     struct LostHosts {
+        @Test("a host whose pvmd cannot start: PVM's own lines about it, what to check, and where PVM's log is")
+        func aPvmdThatCannotStartIsExplained() {
+            // What Debian's pvmd 3.4.6 logged when the remote shell ran pvmd without PVM_ALLOW_ROOT.
+            let log = [
+                "[t80040000] 12/06 06:31:24 ready Sun Dec  6 06:31:24 2026",
+                "[t80000000] 12/06 06:31:24 stderr@c2: PVM is being run as user root",
+                "[t80000000] 12/06 06:31:24 stdout@c2: EOF",
+                "[t80040000] 12/06 06:31:24 startack() host c2 expected version, got \"PvmCantStart\"",
+            ]
+            let failure = PVMError(.cantStart, operation: "pvm_addhosts(c2)")
+            let message = PVMLauncher.joinFailure(failure, host: "c2", poolLog: "/state/pvm/tmp/pvml.0.shoal", pvmSaid: log)
+            #expect(message.hasPrefix(failure.description))
+            #expect(message.contains("PVM says: stderr@c2: PVM is being run as user root / stdout@c2: EOF / startack()"))
+            #expect(!message.contains("ready Sun"), "lines about other things are left out")
+            #expect(message.contains("PVM_ALLOW_ROOT=1") && message.contains("PVM_TMP") && message.contains("docs/operations.md"))
+            #expect(message.hasSuffix("PVM's own account: /state/pvm/tmp/pvml.0.shoal"))
+
+            let duplicate = PVMError(.duplicateHost, operation: "pvm_addhosts(c2)")
+            #expect(PVMLauncher.joinFailure(duplicate, host: "c2", poolLog: nil, pvmSaid: log) == duplicate.description,
+                    "other failures say what PVM said, nothing more")
+        }
+
         @Test("the schedule: 5 s after the loss, then 5, 10, 20, 40 s after each failure, at most 60 s")
         func schedule() {
             var schedule = RejoinSchedule(firstAttempt: brokerT0 + .seconds(5))

@@ -18,6 +18,25 @@ public struct PersistentPVMDaemon: Sendable {
     /// False when an earlier process's pvmd was found running and is reused.
     public let startedNow: Bool
 
+    /// Where the pvmd of `directory` logs (PVM's `pvml.UID.VMID` in its `PVM_TMP`): among other
+    /// things, why a host's pvmd did not start.
+    public static func logPath(directory: String) -> String {
+        Files(directory).temporary + "/pvml.\(getuid()).shoal"
+    }
+
+    /// The log of the pvmd listening at `socket`: PVM writes both into its `PVM_TMP`. The newest
+    /// `pvml.UID*` there; nil if there is none.
+    public static func logBeside(socket: String) -> String? {
+        let directory = (socket as NSString).deletingLastPathComponent
+        let logs = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+            .filter { $0.hasPrefix("pvml.\(getuid())") }
+            .map { directory + "/" + $0 }
+        func modified(_ path: String) -> Date {
+            (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? .distantPast
+        }
+        return logs.max { modified($0) < modified($1) }
+    }
+
     /// The pvmd of `directory`: the running one if there is one, else a new one.
     public static func ensure(directory: String, logger: Logger) async throws -> PersistentPVMDaemon {
         let files = Files(directory)

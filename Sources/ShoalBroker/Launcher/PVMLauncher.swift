@@ -33,13 +33,18 @@ public final class PVMLauncher: BackendLauncher, Service {
     private let logger: Logger
     /// PVM reports a deleted host by id only, and it is no longer listed then: remember names.
     private let hostNamesByID = HostNames()
+    /// The pool's pvmd log (`PVM_TMP/pvml.UID.VMID`), where PVM says why a host's pvmd did not start.
+    private let poolLog: String?
 
     /// - Parameters:
     ///   - engine: attached to the pool's pvmd (by `attach`, once, before the broker recovers).
     ///   - attach: how to attach again when that pvmd dies.
     ///   - program: the `shoal` executable to spawn (by default this process's own).
     ///   - workerArguments: extra arguments for `shoal worker` (e.g. `--log-level debug`).
-    public init(engine: PVMEngine, attach: @escaping Attach, program: String, workerArguments: [String] = [], logger: Logger) {
+    ///   - poolLog: the pool's pvmd log, when the broker knows it (it started that pvmd).
+    public init(engine: PVMEngine, attach: @escaping Attach, program: String, workerArguments: [String] = [],
+                poolLog: String? = nil, logger: Logger) {
+        self.poolLog = poolLog
         (events, sink) = AsyncStream.makeStream(of: LauncherEvent.self)
         self.current = Mutex(engine)
         self.attach = attach
@@ -117,15 +122,42 @@ public final class PVMLauncher: BackendLauncher, Service {
 
     public func add(hosts: [String]) async -> [String: String] {
         guard !hosts.isEmpty else { return [:] }
+        let logStart = poolLog.flatMap { try? FileManager.default.attributesOfItem(atPath: $0)[.size] as? Int } ?? 0
         do {
             let outcomes = try await attached().addHosts(hosts)
             _ = try? await hostNames()
+            let pvmSaid = poolLog.map { Self.linesWritten(to: $0, since: logStart) } ?? []
             return Dictionary(uniqueKeysWithValues: outcomes.compactMap { outcome in
-                outcome.error.map { (outcome.name, $0.description) }
+                outcome.error.map { (outcome.name, Self.joinFailure($0, host: outcome.name, poolLog: poolLog, pvmSaid: pvmSaid)) }
             })
         } catch {
             return Dictionary(uniqueKeysWithValues: hosts.map { ($0, "\(error)") })
         }
+    }
+
+    /// Why `host` did not join, with what to do and where to look: PVM tells only "can't start
+    /// pvmd"; the reason (e.g. "PVM is being run as user root") is in the pool's pvmd log.
+    static func joinFailure(_ error: PVMError, host: String, poolLog: String?, pvmSaid: [String]) -> String {
+        guard error.code == .cantStart else { return error.description }
+        // Its lines about this host, without PVM's "[tid] date time " prefix.
+        let said = pvmSaid.filter { $0.contains(host) }
+            .map { line in line.hasPrefix("[t") ? String(line.split(separator: " ", maxSplits: 3).last ?? "") : line }
+            .filter { !$0.isEmpty }.suffix(3).joined(separator: " / ")
+        return error.description
+            + (said.isEmpty ? "" : "; PVM says: \(said.prefix(400))")
+            + ". Check that `PVM_RSH` (ssh) reaches \(host) without a password and that `pvmd` is installed there;"
+            + " as root, its pvmd needs PVM_ALLOW_ROOT=1 in its environment (sshd's SetEnv, see docs/operations.md)"
+            + ", and hosts sharing a filesystem each their own PVM_TMP"
+            + (poolLog.map { ". PVM's own account: \($0)" } ?? "")
+    }
+
+    /// The lines appended to `path` after its first `offset` bytes.
+    private static func linesWritten(to path: String, since offset: Int) -> [String] {
+        guard let file = FileHandle(forReadingAtPath: path) else { return [] }
+        defer { try? file.close() }
+        try? file.seek(toOffset: UInt64(offset))
+        let data = (try? file.readToEnd()) ?? Data()
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
     }
 
     public func remove(hosts: [String]) async -> [String: String] {
