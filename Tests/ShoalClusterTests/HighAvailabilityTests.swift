@@ -54,7 +54,7 @@ private final class TwoBrokers: @unchecked Sendable {
         #expect(try startBroker("b1").contains("listening on"))
         #expect(try startBroker("b2").contains("standing by; the active broker is b1"))
         try startFrontend()
-        #expect(try await eventually { try await self.active().count == 2 }, "the front-end leases both pool hosts")
+        #expect(await eventually { try await self.active().count == 2 }, "the front-end leases both pool hosts")
         let port = try #require(frontendPort)
         let load = LoadGenerator.start(host: "127.0.0.1", port: port, path: "/doc", connections: 8)
         var phase = Phase(load: load)
@@ -66,7 +66,7 @@ private final class TwoBrokers: @unchecked Sendable {
         let lost = ContinuousClock.now
         for pid in try await hosts.processIDs(in: hosts.names[0]) { kill(pid, SIGKILL) }
         brokers["b1"] = nil
-        let tookOver = try await eventually(timeout: .seconds(30)) {
+        let tookOver = await eventually(timeout: .seconds(30)) {
             let now = try await self.active()
             return now.count == 2 && Set(now.map(\.id)).isDisjoint(with: first.map(\.id))
         }
@@ -94,7 +94,7 @@ private final class TwoBrokers: @unchecked Sendable {
         #expect(await eventually(timeout: .seconds(10)) { !b2.isRunning }, "the partitioned broker stepped down and exited")
         let steppedDown = ContinuousClock.now - cut
         #expect(steppedDown < .seconds(5), "within its leadership's proof (0.8 × 3 s after the last renewal): \(steppedDown)")
-        let tookBack = try await eventually(timeout: .seconds(30)) {
+        let tookBack = await eventually(timeout: .seconds(30)) {
             let now = try await self.active()
             return now.count == 2 && Set(now.map(\.id)).isDisjoint(with: second.map(\.id))
         }
