@@ -98,10 +98,12 @@ func establishedConnections(toPort port: Int) -> Int {
     defer { try? handle.close() }
     let table = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
     let hex = String(port, radix: 16, uppercase: true)
-    let wanted = ":" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+    // 127.0.0.1 (little-endian hex) and the port: a connection of another test to some other
+    // address's listener on the same port number is not this server's.
+    let wanted = "0100007F:" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
     return table.split(separator: "\n").dropFirst().filter { line in
         let fields = line.split(separator: " ")
         // fields: sl local_address rem_address st ...
-        return fields.count > 3 && fields[2].hasSuffix(wanted) && fields[3] == "01"
+        return fields.count > 3 && fields[2] == wanted && fields[3] == "01"
     }.count
 }
