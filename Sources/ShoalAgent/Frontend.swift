@@ -47,6 +47,10 @@ public final class Frontend: Service {
         /// The manifest's absolute path (the broker and the workers read it).
         public var manifestPath: String
         public var holdTime: Duration = .seconds(5)
+        /// Which rule decides the number of back-ends (`--scaling`), and a reference policy's
+        /// target in requests in flight per member (nil: the High threshold).
+        public var scaling: ScalingRule = .shoal
+        public var scalingTarget: Double?
         /// For an `https://` broker: the CA to trust its certificate with (else `$SHOAL_CA_FILE`,
         /// else the system's roots).
         public var caFile: String?
@@ -118,6 +122,8 @@ public final class Frontend: Service {
         if let broker = configuration.broker {
             var loadConfiguration = LoadManager.Configuration(frontend: broker.name, manifest: manifest, manifestPath: broker.manifestPath)
             loadConfiguration.holdTime = broker.holdTime
+            loadConfiguration.scaling = broker.scaling
+            loadConfiguration.scalingTarget = broker.scalingTarget
             services.append(.init(service: LoadManager(
                 configuration: loadConfiguration, members: relay.members,
                 // Every call of these is quick at a live broker; 2 s is long enough, and short when

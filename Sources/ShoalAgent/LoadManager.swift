@@ -25,6 +25,9 @@ public actor LoadManager: Service {
         public var interval: Duration = .milliseconds(100)
         /// How long every back-end stays Low before one is given back.
         public var holdTime: Duration = .seconds(5)
+        /// Which rule decides the number of back-ends, and a reference policy's target (nil: High).
+        public var scaling: ScalingRule = .shoal
+        public var scalingTarget: Double?
 
         public init(frontend: String, manifest: ServiceManifest, manifestPath: String) {
             self.frontend = frontend
@@ -73,7 +76,8 @@ public actor LoadManager: Service {
         let manifest = configuration.manifest
         reconciler = FrontendReconciler(configuration: .init(
             frontend: configuration.frontend, thresholds: manifest.thresholds, backends: manifest.backends,
-            holdTime: configuration.holdTime))
+            holdTime: configuration.holdTime, scaling: configuration.scaling, scalingTarget: configuration.scalingTarget,
+            local: manifest.local))
         (drainWaits, drainWaitSink) = AsyncStream.makeStream(of: DrainWait.self)
     }
 

@@ -50,13 +50,20 @@ public struct ScalePolicy: Sendable {
         public var draining: Int
         /// Leases asked for and still waiting in the broker's queue for a free slot.
         public var queued: Int
+        /// Serving back-ends whose scale-down drain was asked and not yet answered (still in
+        /// `serving`): the reference policies do not count them, nor give back a second meanwhile.
+        public var leaving: Int
 
-        public init(localInFlight: Int = 0, serving: [Int] = [], pendingSince: [Timestamp] = [], draining: Int = 0, queued: Int = 0) {
+        public init(
+            localInFlight: Int = 0, serving: [Int] = [], pendingSince: [Timestamp] = [], draining: Int = 0, queued: Int = 0,
+            leaving: Int = 0
+        ) {
             self.localInFlight = localInFlight
             self.serving = serving
             self.pendingSince = pendingSince
             self.draining = draining
             self.queued = queued
+            self.leaving = leaving
         }
     }
 
@@ -81,6 +88,8 @@ public struct ScalePolicy: Sendable {
         case allBackendsHigh(inFlight: [Int], high: Int)
         /// Every serving back-end has been Low for the hold time; the one given back has `inFlight`.
         case allBackendsLow(low: Int, holdTime: Duration, inFlight: Int)
+        /// A reference policy (``ReferenceScaling``) wants this many back-ends; `reading` has its figures.
+        case referenceTarget(rule: ScalingRule, wants: Int, holds: Int, reading: String)
 
         public var description: String {
             switch self {
@@ -92,6 +101,8 @@ public struct ScalePolicy: Sendable {
                 "all \(inFlight.count) back-ends High: in flight \(inFlight) >= high \(high)"
             case .allBackendsLow(let low, let holdTime, let inFlight):
                 "every back-end Low (< \(low) in flight) for \(holdTime); giving back the cheapest to drain (in flight: \(inFlight))"
+            case .referenceTarget(let rule, let wants, let holds, let reading):
+                "\(rule) wants \(wants) back-ends, holds \(holds): \(reading)"
             }
         }
     }
@@ -134,8 +145,12 @@ public struct ScalePolicy: Sendable {
         guard now - since >= holdTime else { return .hold }
         lowSince = nil  // The next release waits for a fresh hold period.
         // Peers drain a victim blindly; the front-end sees each member's requests in flight.
-        let serving = snapshot.serving
-        let cheapest = serving.indices.min { (serving[$0], -$0) < (serving[$1], -$1) } ?? serving.count - 1
-        return .release(index: cheapest, .allBackendsLow(low: thresholds.low, holdTime: holdTime, inFlight: serving[cheapest]))
+        let cheapest = Self.cheapestToDrain(snapshot.serving)
+        return .release(index: cheapest, .allBackendsLow(low: thresholds.low, holdTime: holdTime, inFlight: snapshot.serving[cheapest]))
+    }
+
+    /// The serving back-end to give back: fewest requests in flight; of equals, the last added.
+    static func cheapestToDrain(_ serving: [Int]) -> Int {
+        serving.indices.min { (serving[$0], -$0) < (serving[$1], -$1) } ?? serving.count - 1
     }
 }

@@ -54,7 +54,7 @@ public struct ServiceManifest: Sendable, Hashable, Codable {
         weight: Int = 1,
         drainTimeout: Duration = .seconds(30),
         serviceProtocol: ServiceProtocol = .http,
-        local: LocalRole = .standby,
+        local: LocalRole = .serve,
         tls: TLSFiles? = nil
     ) {
         self.local = local
@@ -94,12 +94,14 @@ public enum ServiceProtocol: String, Sendable, Hashable, Codable, CaseIterable {
 }
 
 /// The manifest's `local`: what the front-end's own instance does while back-ends are leased.
+/// The default is `serve`: in the policy comparison (docs/thresholds.md) it answered more
+/// requests, sooner, for the same back-end-seconds.
 public enum LocalRole: String, Sendable, Hashable, Codable, CaseIterable {
     /// The paper's rule: it stands by, taking requests only when no back-end can (none leased,
     /// or every one out of rotation or failed).
     case standby
     /// It keeps serving as one more member, first in the list, so the front-end's own capacity
-    /// is not left idle.
+    /// is not left idle (the default).
     case serve
 }
 

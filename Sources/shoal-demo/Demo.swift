@@ -19,7 +19,7 @@ struct ShoalDemo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shoal-demo",
         abstract: "A local Shoal cluster: the demo under load, or `up` to keep one running.",
-        subcommands: [Demo.self, Up.self, Thresholds.self],
+        subcommands: [Demo.self, Up.self, Thresholds.self, Policies.self],
         defaultSubcommand: Demo.self
     )
 }

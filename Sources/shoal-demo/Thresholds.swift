@@ -84,25 +84,13 @@ struct Thresholds: AsyncParsableCommand {
         var result = Result(low: low, high: high, policy: policy, requests: 0, failed: 0, mean: 0, p99: 0, backendSeconds: 0, leaseChanges: 0)
         do {
             try cluster.startFrontend(manifest, holdTime: 2, arguments: ["--port", "0", "--policy", policy])
-            let client = cluster.client
-            let port = cluster.frontends[0].port
-            let load = LoadGenerator.start(host: "127.0.0.1", port: port, path: "/doc", connections: max(steps.first ?? 1, 1))
-            var backendSeconds = 0.0
-            for connections in steps {
-                load.setConnections(connections)
-                try await Task.sleep(for: .milliseconds(500))
-                let active = (try? await client.leases())?.filter { $0.state == .active || $0.state == .draining }.count ?? 0
-                backendSeconds += Double(active) * 0.5
-            }
-            let counts = load.stop()
-            let latencies = load.latencies()
-            let events = (try? await client.events(after: 0, limit: 1000).events) ?? []
-            result.requests = counts.succeeded
-            result.failed = counts.failed
-            result.mean = latencies?.mean ?? 0
-            result.p99 = latencies?.p99 ?? 0
-            result.backendSeconds = backendSeconds
-            result.leaseChanges = events.filter { $0.kind == "grant" || $0.kind == "release" }.count
+            let replayed = await TraceReplay.run(steps, against: cluster)
+            result.requests = replayed.counts.succeeded
+            result.failed = replayed.counts.failed
+            result.mean = replayed.latencies?.mean ?? 0
+            result.p99 = replayed.latencies?.p99 ?? 0
+            result.backendSeconds = replayed.backendSeconds
+            result.leaseChanges = replayed.leaseChanges
         } catch {
             await cluster.stop()
             throw error
@@ -114,11 +102,10 @@ struct Thresholds: AsyncParsableCommand {
     /// The trace: one number of connections per half second. Made once from a fixed seed —
     /// quiet, a slow rise, a plateau, bursts, a fall, noise — and kept, so every run replays the same.
     static func loadOrMakeTrace(_ path: String) throws -> [Int] {
-        if let text = try? String(contentsOfFile: path, encoding: .utf8) {
-            return text.split(separator: "\n").dropFirst().compactMap { line in
-                line.split(separator: ",").last.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-            }
-        }
+        try TraceReplay.loadOrMake(path, make: makeTrace)
+    }
+
+    static func makeTrace() -> [Int] {
         var random = SplitMix64(seed: 2004)
         var steps: [Int] = []
         for tick in 0..<240 {  // 120 s
@@ -135,8 +122,6 @@ struct Thresholds: AsyncParsableCommand {
             level += Double(random.next() % 5) - 2         // noise ±2
             steps.append(max(1, Int(level.rounded())))
         }
-        let csv = "second,connections\n" + steps.enumerated().map { "\(Double($0.offset) / 2),\($0.element)" }.joined(separator: "\n") + "\n"
-        try csv.write(toFile: path, atomically: true, encoding: .utf8)
         return steps
     }
 }

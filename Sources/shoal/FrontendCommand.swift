@@ -25,6 +25,10 @@ struct FrontendCommand: AsyncParsableCommand {
     @Option(help: "The broker's state directory, where its token is (default: SHOAL_STATE_DIR, else ~/.local/state/shoal). SHOAL_TOKEN overrides.")
     var stateDir: String?
     @Option(help: "Seconds every back-end must stay Low before one is given back.") var holdTime: Double = 5
+    @Option(help: "Who decides the number of back-ends: shoal (the thresholds), or a reference policy to compare with: kpa (Knative) or hpa (Kubernetes).")
+    var scaling: ScalingRule = .shoal
+    @Option(help: "With --scaling kpa|hpa: requests in flight per member to aim for (default: the manifest's high threshold).")
+    var scalingTarget: Double?
     @Flag(help: "Serve with the local instance (and --backend) only; lease nothing from a broker.") var standalone = false
     @Option(help: "For an https:// broker: the CA (PEM) to trust its certificate with (default: SHOAL_CA_FILE, else the system's roots).")
     var caFile: String?
@@ -42,6 +46,8 @@ struct FrontendCommand: AsyncParsableCommand {
         if let port, !(0...65535).contains(port) { throw ValidationError("--port must be 0...65535") }
         if let metricsPort, !(0...65535).contains(metricsPort) { throw ValidationError("--metrics-port must be 0...65535") }
         guard holdTime >= 0 else { throw ValidationError("--hold-time must be >= 0") }
+        if let scalingTarget, !(scalingTarget > 0) { throw ValidationError("--scaling-target must be > 0") }
+        if scalingTarget != nil, scaling == .shoal { throw ValidationError("--scaling-target goes with --scaling kpa or hpa") }
         if (tlsCertificate == nil) != (tlsKey == nil) { throw ValidationError("--tls-certificate and --tls-key go together") }
         _ = try backends.map(Self.parseBackend)
     }
@@ -73,6 +79,8 @@ struct FrontendCommand: AsyncParsableCommand {
                 url: BrokerAddress.resolve(broker), token: token, name: name ?? configuration.manifest.frontend, manifestPath: path)
             connection.holdTime = .milliseconds(Int64(holdTime * 1000))
             connection.caFile = caFile
+            connection.scaling = scaling
+            connection.scalingTarget = scalingTarget
             configuration.broker = connection
         }
         let logger = daemon.makeLogger(label: "shoal.frontend")
@@ -107,3 +115,4 @@ struct FrontendCommand: AsyncParsableCommand {
 }
 
 extension Dispatcher.Policy: ExpressibleByArgument {}
+extension ScalingRule: ExpressibleByArgument {}

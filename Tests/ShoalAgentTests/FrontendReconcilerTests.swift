@@ -112,6 +112,17 @@ import Testing
         #expect(fe.tick([l1: 0, l2: 1]) == [.drain(lease: l1, reason: lowForFiveSeconds)])
     }
 
+    @Test func aReferencePolicyDrivesTheSameLeasesOneScaleDownAtATime() {
+        var fe = ReconcilerHarness(scaling: .kpa, local: .serve)
+        fe.brokerLists(fe.active(l1), fe.active(l2))
+        // 1 in flight over three members: KPA wants ⌊3 / 2⌋ = 1 pod, the instance alone; the idle back-end goes first.
+        guard case .drain(l2, let reason)? = fe.tick([l1: 1, l2: 0]).first else { Issue.record("expected l2 drained"); return }
+        #expect(reason == "kpa wants 0 back-ends, holds 2: stable 1, panic 1 in flight, target 6")
+        fe.advance(.seconds(2))
+        #expect(fe.tick([l1: 1, l2: 0]).isEmpty, "not a second while the broker has not answered the first")
+        #expect(fe.reconciler.reference?.rule == .kpa)
+    }
+
     @Test func scaleDownAfterTheHoldTimeDrainsTheIdleOne() throws {
         var fe = ReconcilerHarness()
         fe.brokerLists(fe.active(l1), fe.active(l2))

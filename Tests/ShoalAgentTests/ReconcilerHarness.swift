@@ -9,10 +9,10 @@ struct ReconcilerHarness {
     var reconciler: FrontendReconciler
     var now = Timestamp(milliseconds: 1_700_000_000_000)
 
-    init(min: Int = 0, max: Int = 3) {
+    init(min: Int = 0, max: Int = 3, scaling: ScalingRule = .shoal, local: LocalRole = .standby) {
         reconciler = FrontendReconciler(configuration: .init(
             frontend: "fe-a", thresholds: LoadThresholds(low: 2, high: 6), backends: BackendRange(min: min, max: max),
-            holdTime: .seconds(5)))
+            holdTime: .seconds(5), scaling: scaling, local: local))
     }
 
     mutating func advance(_ duration: Duration) {

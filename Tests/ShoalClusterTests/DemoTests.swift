@@ -51,6 +51,38 @@ struct DemoTests {
     }
 }
 
+/// The policy comparison, short: Knative's KPA driving real leases over the bursty trace's first 20 s.
+@Suite("policies")
+struct PoliciesStudyTests {
+    @Test("shoal-demo policies --quick: KPA leases back-ends for the burst through the real cluster, and no request fails")
+    func quickKPA() async throws {
+        try await PVMEnrolmentLock.shared.withLock {
+            let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            let output = NSTemporaryDirectory() + "shoal-policies-\(UUID().uuidString.prefix(8)).csv"
+            defer { try? FileManager.default.removeItem(atPath: output) }
+            let run = try await withCheckedThrowingContinuation { continuation in
+                Thread.detachNewThread {
+                    continuation.resume(with: Result {
+                        try ProcessRunner.runProduct("shoal-demo", [
+                            "policies", "--quick", "--run", "kpa/serve", "--output", output,
+                            "--trace", root.appendingPathComponent("docs/thresholds-trace-bursty.csv").path,
+                        ], timeout: 180)
+                    })
+                }
+            }
+            #expect(run.status == 0, "\(run.stdout)\n\(run.stderr.suffix(4000))")
+            let rows = try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",").map(String.init) }
+            #expect(rows.first == ["trace", "scaling", "local", "requests", "failed", "mean_ms", "p99_ms", "backend_seconds", "lease_changes_per_minute"])
+            let row = try #require(rows.dropFirst().first)
+            #expect(row[0...2] == ["thresholds-trace-bursty", "kpa", "serve"])
+            #expect((Int(row[3]) ?? 0) > 100, "requests answered: \(row)")
+            #expect(row[4] == "0", "none failed: \(row)")
+            #expect((Double(row[7]) ?? 0) > 0, "KPA leased a back-end for the burst: \(row)")
+            #expect((Double(row[8]) ?? 0) > 0, "\(row)")
+        }
+    }
+}
+
 @Suite("shoal up and down")
 struct UpDownTests {
     @Test("shoal up keeps a cluster running until shoal down stops all of it")

@@ -57,6 +57,7 @@ struct ProtocolsThroughLeasesTests {
             port: 8080
             health_check: /health
             backends: {min: 1, max: 1}
+            local: standby  # every connection to the leased back-end, none to the instance
             drain_timeout: 3s
             """.write(toFile: path, atomically: true, encoding: .utf8)
         return path
@@ -141,6 +142,7 @@ struct ProtocolsThroughLeasesTests {
                 port: 6379
                 protocol: tcp
                 backends: {min: 1, max: 1}
+                local: standby  # every connection to the leased back-end, none to the instance
                 drain_timeout: 3s
                 """.write(toFile: path, atomically: true, encoding: .utf8)
             let frontend = try cluster.startFrontend(path)

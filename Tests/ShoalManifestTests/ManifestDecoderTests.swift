@@ -63,9 +63,9 @@ import Testing
         #expect(try manifest(minimal + "protocol: \"http\"\n").get().manifest.serviceProtocol == .http)
     }
 
-    @Test func localDefaultsToStandbyAndTakesServe() throws {
-        #expect(try manifest(minimal).get().manifest.local == .standby)
-        #expect(try manifest(minimal + "local: serve\n").get().manifest.local == .serve)
+    @Test func localDefaultsToServeAndTakesStandby() throws {
+        #expect(try manifest(minimal).get().manifest.local == .serve)
+        #expect(try manifest(minimal + "local: standby\n").get().manifest.local == .standby)
     }
 
     @Test(arguments: [

@@ -60,8 +60,16 @@ extension FrontendReconciler {
             // Granted, not serving yet: capacity on its way, for as long as a start usually takes.
             pendingSince: leases.values.filter { $0.status.state == .granted }.map { $0.askedAt ?? $0.status.requestedAt },
             draining: leases.values.filter { $0.routing.isScaleDownDrain }.count,
-            queued: leases.values.filter { $0.status.state == .requested }.count)
-        switch policy.evaluate(snapshot, now: now) {
+            queued: leases.values.filter { $0.status.state == .requested }.count,
+            leaving: leases.values.filter { $0.routing.isScaleDownRequested }.count)
+        let decision: ScalePolicy.Decision
+        if var reference {
+            decision = reference.evaluate(snapshot, now: now)
+            self.reference = reference
+        } else {
+            decision = policy.evaluate(snapshot, now: now)
+        }
+        switch decision {
         case .hold:
             break
         case .acquire(let reason):
@@ -299,6 +307,12 @@ extension FrontendReconciler.Routing {
         case .inRotation, .scaleDownRequested: true
         case .waiting, .draining, .released: false
         }
+    }
+
+    /// Our scale-down drain was asked for and the broker has not answered yet.
+    var isScaleDownRequested: Bool {
+        guard case .scaleDownRequested = self else { return false }
+        return true
     }
 
     /// Our scale-down drain, cancellable while its release is not accepted.

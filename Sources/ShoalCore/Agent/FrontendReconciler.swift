@@ -30,21 +30,33 @@ public struct FrontendReconciler: Sendable {
         public var holdTime: Duration
         /// How long to wait after a failed release before sending it again.
         public var releaseRetryDelay: Duration
+        /// Which rule decides the number of back-ends (Shoal's unless a comparison asks otherwise).
+        public var scaling: ScalingRule
+        /// A reference policy's target, requests in flight per member (nil: the High threshold).
+        public var scalingTarget: Double?
+        /// The manifest's `local`: whether the front-end's own instance counts as a member beside back-ends.
+        public var local: LocalRole
 
         public init(
             frontend: String, thresholds: LoadThresholds, backends: BackendRange,
-            holdTime: Duration = .seconds(5), releaseRetryDelay: Duration = .milliseconds(500)
+            holdTime: Duration = .seconds(5), releaseRetryDelay: Duration = .milliseconds(500),
+            scaling: ScalingRule = .shoal, scalingTarget: Double? = nil, local: LocalRole = .standby
         ) {
             self.frontend = frontend
             self.thresholds = thresholds
             self.backends = backends
             self.holdTime = holdTime
             self.releaseRetryDelay = releaseRetryDelay
+            self.scaling = scaling
+            self.scalingTarget = scalingTarget
+            self.local = local
         }
     }
 
     public let configuration: Configuration
     public internal(set) var policy: ScalePolicy
+    /// Decides instead of `policy` when the configuration names KPA or HPA.
+    public internal(set) var reference: ReferenceScaling?
     /// Every lease the broker lists for this front-end, and any just acquired.
     var leases: [LeaseID: TrackedLease] = [:]
     /// Whether the broker knows this front-end (it answered a registration or a heartbeat).
@@ -64,6 +76,9 @@ public struct FrontendReconciler: Sendable {
     public init(configuration: Configuration) {
         self.configuration = configuration
         policy = ScalePolicy(thresholds: configuration.thresholds, backends: configuration.backends, holdTime: configuration.holdTime)
+        reference = ReferenceScaling(
+            rule: configuration.scaling, target: configuration.scalingTarget ?? Double(configuration.thresholds.high),
+            backends: configuration.backends, local: configuration.local)
     }
 
     /// What the front-end knows of one lease.

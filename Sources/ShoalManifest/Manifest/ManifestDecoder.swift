@@ -75,7 +75,7 @@ public enum ManifestDecoder {
             weight: weight ?? 1,
             drainTimeout: drainTimeout ?? .seconds(30),
             serviceProtocol: serviceProtocol ?? .http,
-            local: local ?? .standby,
+            local: local ?? .serve,
             tls: tls
         )
         draft.manifest = LoadedManifest(manifest: manifest, file: file, marks: marks)
