@@ -5,7 +5,7 @@ SWIFT ?= swift
 # etcd-server, redis-server, websocketd and openssh-server are started by the tests themselves, never as services.
 APT_PACKAGES := pvm pvm-dev libtirpc-dev libyaml-dev libsqlite3-dev iproute2 util-linux procps chromium etcd-server redis-server websocketd curl openssl openssh-server
 
-.PHONY: setup build demo test bench-dataplane bench-broker bench-paper bench-failover plot-benchmarks clean
+.PHONY: setup build demo test bench-dataplane bench-broker bench-scale bench-paper bench-failover plot-benchmarks clean
 
 setup:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -40,6 +40,12 @@ bench-dataplane: setup
 bench-broker: setup
 	$(SWIFT) build -c release $(SWIFT_BUILD_FLAGS)
 	"$$($(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --show-bin-path)/shoal-bench-broker" $(BENCH_ARGS)
+
+# The scale curve: pool start over 3-64 namespace hosts (one pvmd each) and the cost of a decision
+# per hosts × services, with its plot (docs/benchmarks-scale.md). BENCH_ARGS adds options.
+bench-scale: setup
+	$(SWIFT) build -c release $(SWIFT_BUILD_FLAGS)
+	"$$($(SWIFT) build -c release $(SWIFT_BUILD_FLAGS) --show-bin-path)/shoal-bench-broker" scale --plot docs/benchmarks-scale.png $(BENCH_ARGS)
 
 # The paper's Tables 1-3 with httperf, beside direct access and nginx (docs/benchmarks.md); installs
 # httperf, nginx-light and curl if missing. BENCH_ARGS picks tables (e.g. BENCH_ARGS=table1) or options.

@@ -141,6 +141,7 @@ let package = Package(
         .executableTarget(name: "shoal-bench-broker", dependencies: [
             "ShoalBroker", "ShoalAPI", "ShoalClient", "ShoalCore", "ShoalTesting", "PVM",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
 

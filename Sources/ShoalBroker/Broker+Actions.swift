@@ -89,6 +89,9 @@ extension Broker {
     /// leases it granted.
     @discardableResult
     func arbitrate() async throws -> [LeaseID: StoredLease] {
+        // Most calls (every release) find no one waiting: that costs an index lookup, not a read
+        // of every live lease.
+        guard try await store.hasWaitingLease() else { return [:] }
         let live = try await store.leases()
         guard live.contains(where: { $0.lease.state == .requested }) else { return [:] }
         let now = clock()

@@ -52,7 +52,8 @@ extension Broker {
     public func acquire(_ request: AcquireRequest) async throws -> LeaseView {
         let service = try serviceOf(frontend: request.frontend)
         let now = clock()
-        let live = try await store.leases()
+        // Admission needs only this service's leases and this front-end's.
+        let live = try await store.liveLeases(service: service.name, frontend: request.frontend)
         let asking = request.reason.map { "\(request.frontend): \($0)" } ?? "front-end \(request.frontend) asked for a back-end"
         if let reason = snapshot(live).refusal(ofAnotherFor: service.name) {
             try await store.record(.deny, service: service.name, now: now, reason: EventReason("\(asking); \(reason)"))
@@ -184,7 +185,7 @@ extension Broker {
 
     func status(of frontend: String) async throws -> FrontendStatus {
         let service = try serviceOf(frontend: frontend)
-        let mine = try await store.leases().filter { $0.lease.frontend == frontend }
+        let mine = try await store.liveLeases(service: service.name, frontend: frontend).filter { $0.lease.frontend == frontend }
         return FrontendStatus(name: frontend, service: service.name,
                               leaseTTLMilliseconds: configuration.leaseTTL.wholeMilliseconds, leases: mine.map(view))
     }

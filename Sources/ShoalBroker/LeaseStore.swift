@@ -109,6 +109,23 @@ public final class LeaseStore: Sendable {
         }
     }
 
+    /// The live leases of `service` or of `frontend`, in id order: what admitting one more
+    /// lease needs, without reading the whole table.
+    public func liveLeases(service: String, frontend: String) async throws -> [StoredLease] {
+        try await pool.read { db in
+            try LeaseRow.fetchAll(db, sql: "SELECT * FROM lease WHERE state IN \(LeaseRow.live) AND (service = ? OR frontend = ?) ORDER BY id",
+                                  arguments: [service, frontend]).map(\.stored)
+        }
+    }
+
+    /// Whether any lease waits for a slot: when none does, there is nothing to arbitrate.
+    public func hasWaitingLease() async throws -> Bool {
+        try await pool.read { db in
+            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM lease WHERE state = ?)",
+                              arguments: [LeaseState.requested.rawValue]) ?? false
+        }
+    }
+
     /// The leases that hold a slot (granted, active, draining), by host, each host's in slot order.
     public func liveLeasesByHost() async throws -> [String: [StoredLease]] {
         try await pool.read { db in

@@ -51,15 +51,19 @@ public final class LocalCluster: @unchecked Sendable {  // Used from one task at
     public let pool: Pool
     /// The pool's host names as the broker knows them.
     public let poolHosts: [String]
+    /// When the broker process was started (the pool already made): where a pool's start time begins.
+    public let brokerStarted: ContinuousClock.Instant
 
     private init(directory: String, stateDirectory: String, pool: Pool, hosts: TestHosts?, poolHosts: [String],
-                 broker: ManagedProcess, brokerURL: String, token: String, client: BrokerClient) {
+                 broker: ManagedProcess, brokerStarted: ContinuousClock.Instant, brokerURL: String, token: String,
+                 client: BrokerClient) {
         self.directory = directory
         self.stateDirectory = stateDirectory
         self.pool = pool
         self.hosts = hosts
         self.poolHosts = poolHosts
         self.broker = broker
+        self.brokerStarted = brokerStarted
         self.brokerURL = brokerURL
         self.token = token
         self.client = client
@@ -83,8 +87,10 @@ public final class LocalCluster: @unchecked Sendable {  // Used from one task at
     ///   - name: names the scratch directory and the namespaces (e.g. "demo").
     ///   - stateDirectory: the broker's; by default a fresh one inside the scratch directory.
     ///   - brokerPort: 0 for any free port.
+    ///   - timeout: seconds to make the namespace hosts, and again for the broker to be ready.
     public static func start(
-        _ pool: Pool, name: String, stateDirectory: String? = nil, brokerPort: Int = 0, leaseTTL: Double = 5
+        _ pool: Pool, name: String, stateDirectory: String? = nil, brokerPort: Int = 0, leaseTTL: Double = 5,
+        timeout: Int = 60
     ) async throws -> LocalCluster {
         let directory = NSTemporaryDirectory() + "shoal-\(name)-\(getpid())"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -97,7 +103,8 @@ public final class LocalCluster: @unchecked Sendable {  // Used from one task at
             switch pool {
             case .namespaces(let names):
                 let made = try await TestHosts.up(count: names.count + 1, reachable: true, names: ["master"] + names,
-                                                  prefix: "\(name.prefix(4))\(getpid() % 100_000)")
+                                                  prefix: "\(name.prefix(4))\(getpid() % 100_000)",
+                                                  timeout: .seconds(timeout))
                 hosts = made
                 let clusterFile = directory + "/cluster.yaml"
                 try ("hosts:\n" + made.others.map { "  - name: \($0)\n    slots: 1\n" }.joined())
@@ -106,8 +113,9 @@ public final class LocalCluster: @unchecked Sendable {  // Used from one task at
             case .localSlots(let slots):
                 arguments += ["--slots", "\(slots)"]
             }
+            let brokerStarted = ContinuousClock.now
             let started = try ManagedProcess.start(try ProcessRunner.builtProduct("shoal"), arguments,
-                                                   readyPrefix: "shoal broker listening on", timeout: 60)
+                                                   readyPrefix: "shoal broker listening on", timeout: Double(timeout))
             broker = started
             guard let url = ReadyLine.brokerURL(started.firstLine) else {
                 throw LocalClusterError("no URL in the broker's ready line: \(started.firstLine)")
@@ -116,7 +124,7 @@ public final class LocalCluster: @unchecked Sendable {  // Used from one task at
             let client = try BrokerClient(baseURL: url, token: token)
             let poolHosts = try await client.pool().hosts.map(\.name)
             return LocalCluster(directory: directory, stateDirectory: state, pool: pool, hosts: hosts, poolHosts: poolHosts,
-                                broker: started, brokerURL: url, token: token, client: client)
+                                broker: started, brokerStarted: brokerStarted, brokerURL: url, token: token, client: client)
         } catch {
             broker?.stop()
             try? await hosts?.down()

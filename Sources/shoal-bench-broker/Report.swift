@@ -9,6 +9,7 @@ struct Report: Codable, Sendable {
     var loadAverage: Double
     var grants: GrantBenchmark.Result?
     var reaction: ReactionBenchmark.Result?
+    var scale: ScaleBenchmark.Result?
 
     struct Target: Codable, Sendable {
         var name: String
@@ -43,6 +44,19 @@ struct Report: Codable, Sendable {
             targets.append(Target(name: "no failed request", met: reaction.failed == 0,
                                   detail: "\(reaction.failed) failed during the load steps"))
         }
+        if let scale, let smallest = scale.smallest, let largest = scale.largest {
+            let sizes = "\(largest.hosts) hosts × \(largest.services) services over \(smallest.hosts) × \(smallest.services)"
+            for (name, figure, unit) in [
+                ("arbitration per decision (p50)", { (size: ScaleBenchmark.Size) in size.arbitrationMicroseconds.p50 }, "µs"),
+                ("grant over HTTP (p50)", { (size: ScaleBenchmark.Size) in size.grant.p50 }, "ms"),
+                ("CPU per acquire + release + heartbeat", { (size: ScaleBenchmark.Size) in size.cpuMillisecondsPerCycle }, "ms"),
+            ] {
+                let ratio = scale.ratio(figure)
+                targets.append(Target(
+                    name: "cost per decision flat within 2×: \(name)", met: ratio <= 2,
+                    detail: String(format: "%.3f → %.3f %@, ×%.2f (%@)", figure(smallest), figure(largest), unit, ratio, sizes)))
+            }
+        }
         return targets
     }
 
@@ -66,6 +80,7 @@ struct Report: Codable, Sendable {
         var lines = ["Broker benchmark, \(date), \(cores) cores, \(build) build, load average \(loadAverage) at the start."]
         if let grants { lines += ["", grantsText(grants)] }
         if let reaction { lines += ["", reactionText(reaction)] }
+        if let scale { lines += ["", scaleText(scale)] }
         lines += ["", "Targets (this run's figures):"]
         lines += targets.map { "  [\($0.met ? "met    " : "NOT MET")] \($0.name): \($0.detail)" }
         return lines.joined(separator: "\n")
@@ -116,6 +131,42 @@ struct Report: Codable, Sendable {
         for (name, pick) in [("min", \Spread.min), ("median", \Spread.median), ("max", \Spread.max)] {
             let spreads = [reaction.reaction, reaction.ask, reaction.grant, reaction.spawn, reaction.start, reaction.route]
             lines.append(pad(name, 19, left: true) + figures(spreads.map { $0[keyPath: pick] }))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private func scaleText(_ scale: ScaleBenchmark.Result) -> String {
+        var lines: [String] = []
+        if scale.poolStarts.isEmpty {
+            lines.append("Pool start: not measured: \(scale.poolStartSkipped ?? "no host count given").")
+        } else {
+            lines += [
+                "Pool start: a real `shoal broker` over namespace hosts, one pvmd each (s: namespaces made; broker",
+                "started → every host up in GET /v1/pool); the broker's CPU and RSS then; every pvmd's RSS summed.",
+                pad("hosts", 6) + pad("namespaces s", 14) + pad("pool s", 9) + pad("broker CPU s", 14) + pad("broker MiB", 12)
+                    + pad("pvmds", 7) + pad("pvmd MiB", 10),
+            ]
+            for start in scale.poolStarts {
+                lines.append(pad("\(start.hosts)", 6) + column(start.namespacesSeconds, width: 14) + column(start.poolSeconds, width: 9)
+                    + column(start.brokerCPUSeconds, width: 14) + column(start.brokerRSSMiB, width: 12, decimals: 1)
+                    + pad("\(start.pvmdCount)", 7) + column(start.pvmdRSSMiB, width: 10, decimals: 1))
+            }
+        }
+        lines += [
+            "",
+            "Decisions: in-process broker (SQLite store, HTTP), a launcher that starts no worker, \(scale.slotsPerHost) slots per host,",
+            "the pool full but one slot; \(scale.cycles) cycles of acquire + release + heartbeat round robin over the services.",
+            "grant/list/page in ms; arbitration (PoolSnapshot.assign, the core alone) in µs; CPU ms per cycle (broker and client);",
+            "RSS of the whole bench process; list: GET /v1/leases, page: GET / and its four reads, every slot leased.",
+            pad("hosts", 6) + pad("svcs", 5) + pad("slots", 6)
+                + ["grant p50", "p99", "arb p50", "arb p99", "CPU/cycle", "RSS MiB", "list p50", "page p50"].map { pad($0, 10) }.joined(),
+        ]
+        for size in scale.sizes {
+            lines.append(pad("\(size.hosts)", 6) + pad("\(size.services)", 5) + pad("\(size.slots)", 6)
+                + [size.grant.p50, size.grant.p99].map { column($0, width: 10) }.joined()
+                + [size.arbitrationMicroseconds.p50, size.arbitrationMicroseconds.p99].map { column($0, width: 10, decimals: 1) }.joined()
+                + column(size.cpuMillisecondsPerCycle, width: 10) + column(size.rssMiB, width: 10, decimals: 1)
+                + [size.listLeases.p50, size.statusPage.p50].map { column($0, width: 10) }.joined())
         }
         return lines.joined(separator: "\n")
     }

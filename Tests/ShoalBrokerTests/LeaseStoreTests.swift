@@ -55,6 +55,30 @@ struct LeaseStoreTests {
         }
     }
 
+    @Test("the narrow reads: one service's or front-end's live leases, and whether any lease waits")
+    func narrowReads() async throws {
+        try await withStateDirectory { dir in
+            let store = try dir.open()
+            #expect(try await store.hasWaitingLease() == false)
+            let a1 = try await store.create(service: "A", frontend: "fe-a", now: t0, ttl: ttl)
+            let b1 = try await store.create(service: "B", frontend: "fe-b", now: t0, ttl: ttl)
+            // A front-end that re-registered for another service still owns its old lease.
+            let old = try await store.create(service: "C", frontend: "fe-a", now: t0, ttl: ttl)
+            let a2 = try await store.create(service: "A", frontend: "fe-a2", now: t0, ttl: ttl)
+            #expect(try await store.hasWaitingLease())
+            #expect(try await store.liveLeases(service: "A", frontend: "fe-a").map(\.id) == [a1.id, old.id, a2.id])
+            #expect(try await store.liveLeases(service: "B", frontend: "fe-b").map(\.id) == [b1.id])
+
+            for (index, lease) in [a1, b1, old, a2].enumerated() {
+                _ = try await store.grant(lease.id, host: "c1", slotIndex: index, now: t0)
+            }
+            #expect(try await store.hasWaitingLease() == false, "granted leases wait for nothing")
+            _ = try await store.apply(.frontendReleased(drainTimeout: .seconds(1)), to: a1.id, now: t0)
+            #expect(try await store.liveLeases(service: "A", frontend: "fe-a").map(\.id) == [old.id, a2.id], "a released lease is not live")
+            try store.close()
+        }
+    }
+
     @Test("a refused transition throws the state machine's error and changes nothing")
     func refusedTransitionChangesNothing() async throws {
         try await withStateDirectory { dir in

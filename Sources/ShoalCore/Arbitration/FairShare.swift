@@ -49,21 +49,18 @@ public enum FairShare {
             explanation.append("\(claim.service): minimum \(minimum)")
         }
 
-        // 2. Weighted max-min within each priority tier, highest first: one slot at a time to
-        //    the open service with the least slots per unit of weight (ties: by name). Pools are
-        //    tens of slots, so exactness beats cleverness here.
+        // 2. Weighted max-min within each priority tier, highest first: one slot at a time to the
+        //    open service with the least slots per unit of weight (ties: by name) — taken from a
+        //    heap, so a pool of hundreds of slots costs slots × log(services), not slots × services.
         let tiers = Dictionary(grouping: claims, by: \.priority).sorted { $0.key > $1.key }
         for (priority, tier) in tiers where remaining > 0 {
-            while remaining > 0 {
-                let open = tier.filter { shares[$0.service, default: 0] < $0.cap }
-                guard let next = open.min(by: { lhs, rhs in
-                    // share/weight compared without division: a/wa < b/wb  ⇔  a·wb < b·wa
-                    let left = shares[lhs.service, default: 0] * rhs.weight
-                    let right = shares[rhs.service, default: 0] * lhs.weight
-                    return left != right ? left < right : lhs.service < rhs.service
-                }) else { break }
-                shares[next.service, default: 0] += 1
+            var open = TierHeap(tier.filter { shares[$0.service, default: 0] < $0.cap }
+                .map { TierHeap.Entry(claim: $0, share: shares[$0.service, default: 0]) })
+            while remaining > 0, var next = open.popFirst() {
+                next.share += 1
                 remaining -= 1
+                shares[next.claim.service] = next.share
+                if next.share < next.claim.cap { open.insert(next) }
             }
             let line = tier.sorted { $0.service < $1.service }
                 .map { "\($0.service)=\(shares[$0.service, default: 0])/\($0.cap) (weight \($0.weight))" }
@@ -72,5 +69,53 @@ public enum FairShare {
         }
         explanation.append("unallocated \(remaining)")
         return Allocation(shares: shares, explanation: explanation)
+    }
+}
+
+/// The open services of a tier, the one next in line for a slot first: the least slots per unit
+/// of weight, ties by name (a strict order, so the heap hands out slots exactly as a scan would).
+private struct TierHeap {
+    struct Entry {
+        var claim: FairShare.Claim
+        var share: Int
+
+        /// share/weight compared without division: a/wa < b/wb  ⇔  a·wb < b·wa
+        func precedes(_ other: Entry) -> Bool {
+            let left = share * other.claim.weight, right = other.share * claim.weight
+            return left != right ? left < right : claim.service < other.claim.service
+        }
+    }
+
+    private var entries: [Entry] = []
+
+    init(_ entries: [Entry]) {
+        for entry in entries { insert(entry) }
+    }
+
+    mutating func insert(_ entry: Entry) {
+        entries.append(entry)
+        var child = entries.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard entries[child].precedes(entries[parent]) else { break }
+            entries.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    mutating func popFirst() -> Entry? {
+        guard !entries.isEmpty else { return nil }
+        entries.swapAt(0, entries.count - 1)
+        let first = entries.removeLast()
+        var parent = 0
+        while true {
+            let left = 2 * parent + 1, right = left + 1
+            var next = parent
+            if left < entries.count, entries[left].precedes(entries[next]) { next = left }
+            if right < entries.count, entries[right].precedes(entries[next]) { next = right }
+            guard next != parent else { return first }
+            entries.swapAt(parent, next)
+            parent = next
+        }
     }
 }

@@ -31,7 +31,7 @@ extension PoolSnapshot {
     public func assign(_ plan: Arbitration.Plan, now: Timestamp) -> Assignment {
         var waiting = Dictionary(grouping: leases.filter { $0.state == .requested }, by: \.service)
             .mapValues { $0.map(\.id).sorted() }
-        var free = Dictionary(uniqueKeysWithValues: hosts.map { ($0.name, freeSlots(on: $0)) })
+        var free = freeSlotsByHost
         var steps: [Step] = []
         var rejected: [Rejection] = []
         let allocation = plan.allocation

@@ -83,19 +83,28 @@ public struct PoolSnapshot: Sendable, Hashable {
         public var counted: Int { held + waiting }
         /// What fair share divides: the slots it wants to keep or get.
         public var demand: Int { held - draining + waiting }
+
+        init(counting leases: [LeaseSlot]) {
+            var active: [LeaseSlot] = []
+            for lease in leases {
+                if lease.state.holdsSlot { held += 1 }
+                if lease.state == .draining { draining += 1 }
+                if lease.state == .requested { waiting += 1 }
+                if lease.state == .active { active.append(lease) }
+            }
+            preemptible = active.sorted { ($0.inFlight ?? 0, $1.id) < ($1.inFlight ?? 0, $0.id) }.map(\.id)
+        }
+
+        public init() {}
     }
 
     public func usage(of service: String) -> Usage {
-        var usage = Usage()
-        var active: [LeaseSlot] = []
-        for lease in leases where lease.service == service {
-            if lease.state.holdsSlot { usage.held += 1 }
-            if lease.state == .draining { usage.draining += 1 }
-            if lease.state == .requested { usage.waiting += 1 }
-            if lease.state == .active { active.append(lease) }
-        }
-        usage.preemptible = active.sorted { ($0.inFlight ?? 0, $1.id) < ($1.inFlight ?? 0, $0.id) }.map(\.id)
-        return usage
+        Usage(counting: leases.filter { $0.service == service })
+    }
+
+    /// Every service's usage, from one pass over the leases (not one per service).
+    public var usageByService: [String: Usage] {
+        Dictionary(grouping: leases, by: \.service).mapValues(Usage.init(counting:))
     }
 
     /// Every service with terms or leases, by name. A service that holds leases but is no longer
@@ -110,13 +119,18 @@ public struct PoolSnapshot: Sendable, Hashable {
     }
 
     func terms(of service: String) -> Terms {
-        services[service] ?? Terms(backends: BackendRange(min: 0, max: usage(of: service).held))
+        terms(of: service, usage: usage(of: service))
+    }
+
+    private func terms(of service: String, usage: @autoclosure () -> Usage) -> Terms {
+        services[service] ?? Terms(backends: BackendRange(min: 0, max: usage().held))
     }
 
     /// The slots arbitration divides: free slots on open hosts plus every slot held (a lease on
     /// a cordoned or quarantined host still holds its slot until it is given back).
     public var capacity: Int {
-        hosts.filter(\.isOpen).reduce(0) { $0 + freeSlots(on: $1).count } + leases.count(where: \.state.holdsSlot)
+        let free = freeSlotsByHost
+        return hosts.filter(\.isOpen).reduce(0) { $0 + (free[$1.name]?.count ?? 0) } + leases.count(where: \.state.holdsSlot)
     }
 
     /// The fair share of every service, with its arithmetic.
@@ -130,6 +144,20 @@ public struct PoolSnapshot: Sendable, Hashable {
         return (0..<host.slots).filter { !used.contains($0) }
     }
 
+    /// ``freeSlots(on:)`` of every host by name, from one pass over the leases (not one per host).
+    public var freeSlotsByHost: [String: [Int]] {
+        var used: [String: Set<Int>] = [:]
+        for lease in leases where lease.state.holdsSlot {
+            if let host = lease.host, let slot = lease.slot { used[host, default: []].insert(slot) }
+        }
+        var free: [String: [Int]] = [:]
+        for host in hosts {
+            let taken = used[host.name] ?? []
+            free[host.name] = (0..<host.slots).filter { !taken.contains($0) }
+        }
+        return free
+    }
+
     /// Whether `service` may ask for one more lease: `max_backends` counts every lease it holds
     /// or waits for. Nil when it may; else the refusal's sentence.
     public func refusal(ofAnotherFor service: String) -> String? {
@@ -141,9 +169,10 @@ public struct PoolSnapshot: Sendable, Hashable {
 
     /// Arbitration's input: each service's claim and usage, and each open host's free slots.
     var arbitrationServices: [Arbitration.Service] {
-        serviceNames.map { name in
-            let usage = usage(of: name)
-            let terms = terms(of: name)
+        let usages = usageByService
+        return serviceNames.map { name in
+            let usage = usages[name] ?? Usage()
+            let terms = terms(of: name, usage: usage)
             return Arbitration.Service(
                 claim: FairShare.Claim(service: name, demand: usage.demand, backends: terms.backends,
                                        priority: terms.priority, weight: terms.weight),
@@ -153,9 +182,10 @@ public struct PoolSnapshot: Sendable, Hashable {
 
     /// What to grant and reclaim now (see ``Arbitration/plan(services:hosts:)``).
     public func plan() -> Arbitration.Plan {
-        Arbitration.plan(
+        let free = freeSlotsByHost
+        return Arbitration.plan(
             services: arbitrationServices,
-            hosts: hosts.filter(\.isOpen).map { Arbitration.Host(name: $0.name, free: freeSlots(on: $0).count) })
+            hosts: hosts.filter(\.isOpen).map { Arbitration.Host(name: $0.name, free: free[$0.name]?.count ?? 0) })
     }
 }
 
