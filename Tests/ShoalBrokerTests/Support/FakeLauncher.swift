@@ -90,7 +90,7 @@ final class FakeLauncher: BackendLauncher {
         }
     }
 
-    func launch(lease: LeaseID, manifestPath: String, on host: String) async throws -> [Int32] {
+    func launch(lease: LeaseID, secret: LeaseSecret?, manifestPath: String, on host: String) async throws -> [Int32] {
         try state.withLock { state in
             state.calls.append(.launch(lease: lease, manifestPath: manifestPath, host: host))
             if state.failLaunches { throw LaunchFailed() }
