@@ -39,7 +39,7 @@ struct WorkerCommand: AsyncParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
         if let maxQueued, maxQueued < 0 { throw ValidationError("--max-queued must be >= 0") }
         if leaseSecretFromParent, !pvm { throw ValidationError("--lease-secret-from-parent needs --pvm: the secret comes from the parent task") }
-        if let text = ProcessInfo.processInfo.environment[Self.secretVariable], LeaseSecret(text) == nil {
+        if let text = ProcessInfo.processInfo.environment[Self.secretVariable], !text.isEmpty, LeaseSecret(text) == nil {
             throw ValidationError("\(Self.secretVariable) must be 43 base64url characters (a secret the broker made), not \(text.utf8.count) characters")
         }
     }
