@@ -1,9 +1,9 @@
 /// The per-lease secret that lets a worker tell the front-end holding its lease from anyone
 /// else who can reach its port. The broker makes one at grant, gives it to the worker (a PVM
 /// message) and to the holding front-end (its authenticated answers), and the front-end's relay
-/// presents it on every request (HTTP: the ``headerName`` header) or connection (TCP mode: a
-/// ``preamble`` line) to that member. The worker's relay checks it in constant time and strips
-/// it before its service instance sees anything.
+/// presents it on every request (HTTP: the ``headerName`` header) or connection (TCP mode: the
+/// line ``preamblePrefix`` + secret + CRLF) to that member. The worker's relay checks it in
+/// constant time (``matches(_:)``) and strips it before its service instance sees anything.
 ///
 /// 32 random bytes as 43 base64url characters: nothing that needs quoting in a header or a line.
 public struct LeaseSecret: Sendable, Hashable, CustomStringConvertible {

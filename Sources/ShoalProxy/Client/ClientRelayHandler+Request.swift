@@ -1,7 +1,7 @@
 import Logging
 import NIOCore
-import ShoalCore
 import NIOPosix
+import ShoalCore
 import Synchronization
 
 /// The request's way in: admission, member choice, connection, streaming the body, retries.
