@@ -35,12 +35,18 @@ public struct LeaseView: Codable, Sendable, Hashable {
     public var drainReason: Drain.Reason?
     public var drainDeadline: Int64?
     public var revocation: RevocationReason?
+    /// The lease's secret, which the front-end presents to the worker on every request. Only in
+    /// the answers to the holding front-end's own calls (acquire, register, heartbeat, renew,
+    /// drain, cancel-drain): never in `GET` views, the status page or the event log.
+    public var secret: String?
 
     public init(
         id: String, service: String, frontend: String, host: String? = nil, state: LeaseState,
         endpoint: String? = nil, inFlight: Int? = nil, queued: Int? = nil, requestedAt: Int64, expiresAt: Int64,
-        drainReason: Drain.Reason? = nil, drainDeadline: Int64? = nil, revocation: RevocationReason? = nil
+        drainReason: Drain.Reason? = nil, drainDeadline: Int64? = nil, revocation: RevocationReason? = nil,
+        secret: String? = nil
     ) {
+        self.secret = secret
         self.id = id
         self.service = service
         self.frontend = frontend

@@ -19,6 +19,8 @@ public final class Frontend: Service {
         public var policy: Dispatcher.Policy = .paper
         /// Back-ends given by hand (`--backend NAME=HOST:PORT`), before any broker.
         public var staticBackends: [(name: String, host: String, port: Int)] = []
+        /// The secret the static back-ends want (workers started by hand with `SHOAL_LEASE_SECRET`).
+        public var staticBackendSecret: LeaseSecret?
         /// Name the answering member in this response header (tests, debugging).
         public var memberHeader: String?
         /// The broker to lease back-ends from; nil serves with the local instance (and static
@@ -92,7 +94,8 @@ public final class Frontend: Service {
             dispatcher: Dispatcher(policy: configuration.policy, thresholds: manifest.thresholds, local: manifest.local),
             configuration: relayConfiguration, logger: logger)
         for backend in configuration.staticBackends {
-            try relay.members.addBackend(name: backend.name, address: try SocketAddress.makeAddressResolvingHost(backend.host, port: backend.port))
+            try relay.members.addBackend(name: backend.name, address: try SocketAddress.makeAddressResolvingHost(backend.host, port: backend.port),
+                                         leaseSecret: configuration.staticBackendSecret)
         }
         let metrics = FrontendMetrics(service: manifest.name, relay: relay)
         let bound: SocketAddress

@@ -57,6 +57,9 @@ public actor LoadManager: Service {
     private let drainWaits: AsyncStream<DrainWait>
     private let drainWaitSink: AsyncStream<DrainWait>.Continuation
     private var lastComplaint: Timestamp?
+    /// Each lease's secret, from the broker's answers to this front-end: presented to its
+    /// worker on every request. The reconciler decides without it; only the member needs it.
+    private var leaseSecrets: [LeaseID: LeaseSecret] = [:]
 
     /// `clock`: the wall clock unless a test passes its own.
     public init(
@@ -178,6 +181,8 @@ public actor LoadManager: Service {
             await handle { $0.brokerUnreachable() }
             return
         }
+        leaseSecrets = [:]
+        learnSecrets(status.leases)
         let brokerStatus = FrontendReconciler.BrokerStatus(
             leases: status.leases.map(FrontendReconciler.LeaseStatus.init), leaseTTL: .milliseconds(status.leaseTTLMilliseconds))
         let now = clock()
@@ -199,7 +204,7 @@ public actor LoadManager: Service {
         switch action {
         case .addMember(let lease, let endpoint):
             do {
-                try members.addBackend(name: lease.rawValue, address: try Self.address(endpoint))
+                try members.addBackend(name: lease.rawValue, address: try Self.address(endpoint), leaseSecret: leaseSecrets[lease])
                 logger.info("back-end added", metadata: metadata(lease, ["endpoint": "\(endpoint)"]))
             } catch {
                 complain("cannot route to back-end \(lease) at \(endpoint)", error)
@@ -226,6 +231,7 @@ public actor LoadManager: Service {
             do {
                 let view = try await commands.acquire(AcquireRequest(frontend: configuration.frontend, reason: reason))
                 metrics?.leaseRequested(view.state == .requested ? "queued" : "granted")
+                learnSecrets([view])
                 let now = clock()
                 await handle { $0.leaseAcquired(.init(view), now: now) }
                 logger.info("lease asked for", metadata: metadata(LeaseID(view.id), ["why": "\(reason)"]))
@@ -285,6 +291,14 @@ public actor LoadManager: Service {
             if let host = lease.host { metadata["host"] = "\(host)" }
         }
         return metadata
+    }
+
+    /// Keeps the secrets the broker's answer carries (a broker before them sends none: its
+    /// workers want none).
+    private func learnSecrets(_ views: [LeaseView]) {
+        for view in views {
+            if let text = view.secret, let secret = LeaseSecret(text) { leaseSecrets[LeaseID(view.id)] = secret }
+        }
     }
 
     static func address(_ endpoint: String) throws -> SocketAddress {

@@ -30,7 +30,7 @@ extension Broker {
                 try await apply(.revoke(.spawnFailed), to: stored.id, reason: "service \(stored.lease.service) has no registered manifest")
                 return
             }
-            work.submit { await self.start(lease: stored.id, manifestPath: path, on: host) }
+            work.submit { await self.start(lease: stored.id, secret: stored.secret, manifestPath: path, on: host) }
         case .drainWorker:
             await launcher.drain(tasks: stored.lease.tasks)
         case .stopTasks, .abandonTasks:
@@ -138,9 +138,9 @@ extension Broker {
     }
 
     /// Starts the worker of a granted lease and records its task; a failure revokes the lease.
-    func start(lease id: LeaseID, manifestPath: String, on host: String) async {
+    func start(lease id: LeaseID, secret: LeaseSecret?, manifestPath: String, on host: String) async {
         do {
-            let tasks = try await launcher.launch(lease: id, manifestPath: manifestPath, on: host)
+            let tasks = try await launcher.launch(lease: id, secret: secret, manifestPath: manifestPath, on: host)
             for task in tasks { workerTasks[task] = WorkerTask(lease: id, host: host) }
             do {
                 try await apply(.spawned(tasks: tasks), to: id)

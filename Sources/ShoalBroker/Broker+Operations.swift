@@ -81,7 +81,7 @@ extension Broker {
                 reason: try EventReason(pool.queuedReason(for: service.name), details: pool.allocation.explanation))
             notifyEvents()
         }
-        return view(stored)
+        return holderView(stored)
     }
 
     public func renew(lease id: String) async throws -> LeaseView {
@@ -90,7 +90,7 @@ extension Broker {
             throw BrokerError(.conflict, "lease \(id) is \(stored.lease.state.rawValue): ask for a new one")
         }
         let renewed = try await store.renew(frontend: stored.lease.frontend, lease: stored.id, now: clock(), ttl: configuration.leaseTTL)
-        return view(renewed.first ?? stored)
+        return holderView(renewed.first ?? stored)
     }
 
     public func drain(lease id: String, _ request: LeaseChangeRequest) async throws -> LeaseView {
@@ -98,13 +98,13 @@ extension Broker {
         let deadline = clock() + drainTimeout(of: stored.lease.service)
         try await apply(.drainRequested(Drain(reason: .scaleDown, deadline: deadline)), to: stored.id,
                         reason: request.reason.map { "scale-down: \($0)" })
-        return view(try await existing(id))
+        return holderView(try await existing(id))
     }
 
     public func cancelDrain(lease id: String, _ request: LeaseChangeRequest) async throws -> LeaseView {
         let stored = try await existing(id)
         try await apply(.drainCancelled, to: stored.id, reason: request.reason.map { "drain cancelled: \($0)" })
-        return view(try await existing(id))
+        return holderView(try await existing(id))
     }
 
     public func release(lease id: String, _ request: LeaseChangeRequest) async throws -> LeaseView {
@@ -187,7 +187,7 @@ extension Broker {
         let service = try serviceOf(frontend: frontend)
         let mine = try await store.liveLeases(service: service.name, frontend: frontend).filter { $0.lease.frontend == frontend }
         return FrontendStatus(name: frontend, service: service.name,
-                              leaseTTLMilliseconds: configuration.leaseTTL.wholeMilliseconds, leases: mine.map(view))
+                              leaseTTLMilliseconds: configuration.leaseTTL.wholeMilliseconds, leases: mine.map(holderView))
     }
 
     func serviceOf(frontend: String) throws -> ServiceManifest {
@@ -204,6 +204,15 @@ extension Broker {
         return stored
     }
 
+    /// The lease as its holding front-end's own calls are answered: with its secret. Every
+    /// other answer is ``view(_:)``.
+    func holderView(_ stored: StoredLease) -> LeaseView {
+        var view = view(stored)
+        view.secret = stored.lease.holdsSlot ? stored.secret?.text : nil
+        return view
+    }
+
+    /// The lease as anyone may see it: never its secret.
     func view(_ stored: StoredLease) -> LeaseView {
         let lease = stored.lease
         let load = loads[lease.id]

@@ -50,7 +50,11 @@ struct LeaseRow: FetchableRecord, PersistableRecord {
         lease.revocation = try decode("revocation", as: RevocationReason.self)
         lease.grantedAt = (row["granted_at"] as Int64?).map(Timestamp.init(milliseconds:))
         lease.workerDraining = row["worker_draining"]
-        stored = StoredLease(lease: lease, slotIndex: row["slot_index"])
+        let secret: String? = row["secret"]
+        stored = StoredLease(lease: lease, slotIndex: row["slot_index"], secret: try secret.map { text in
+            guard let secret = LeaseSecret(text) else { throw LeaseStoreError.corrupt("lease \(id): its secret is not 43 base64url characters") }
+            return secret
+        })
     }
 
     func encode(to container: inout PersistenceContainer) throws {
@@ -70,5 +74,6 @@ struct LeaseRow: FetchableRecord, PersistableRecord {
         container["revocation"] = lease.revocation?.rawValue
         container["granted_at"] = lease.grantedAt?.milliseconds
         container["worker_draining"] = lease.workerDraining
+        container["secret"] = stored.secret?.text
     }
 }

@@ -121,6 +121,10 @@ extension LeaseStore {
                 CREATE INDEX lease_state ON lease (state);
                 """)
         }
+        migrator.registerMigration("v7: lease secret") { db in
+            // Leases granted before it have none: their workers serve anyone, as before.
+            try db.execute(sql: "ALTER TABLE lease ADD COLUMN secret TEXT CHECK (secret IS NULL OR length(secret) = 43)")
+        }
         return migrator
     }
 }

@@ -23,16 +23,18 @@ extension LeaseStore {
         return stored
     }
 
-    /// Gives slot `slotIndex` of `host` to a requested lease. Throws ``LeaseStoreError/Code/slotTaken``
-    /// if a live lease holds that slot (the database's unique index backs the check), or the state
-    /// machine's `TransitionError`; either way nothing changes.
+    /// Gives slot `slotIndex` of `host` to a requested lease, with its `secret` (a new random one
+    /// by default). Throws ``LeaseStoreError/Code/slotTaken`` if a live lease holds that slot (the
+    /// database's unique index backs the check), or the state machine's `TransitionError`; either
+    /// way nothing changes.
     @discardableResult
     public func grant(
-        _ id: LeaseID, host: String, slotIndex: Int, now: Timestamp, reason: EventReason? = nil
+        _ id: LeaseID, host: String, slotIndex: Int, now: Timestamp, secret: LeaseSecret = .random(), reason: EventReason? = nil
     ) async throws -> LeaseChange {
         try await change(id, now: now, kind: { _ in .grant }, reason: { _ in reason ?? EventReason("slot \(slotIndex) of \(host) was free") }) { stored, db in
             let action = try stored.lease.grant(host: host, now: now)
             stored.slotIndex = slotIndex
+            stored.secret = secret
             let holder = try String.fetchOne(db, sql: """
                 SELECT id FROM lease WHERE host = ? AND slot_index = ? AND state IN \(LeaseRow.holdingSlot)
                 """, arguments: [host, slotIndex])

@@ -5,10 +5,14 @@ public struct StoredLease: Sendable, Hashable {
     public var lease: Lease
     /// Which of `lease.host`'s slots the lease holds (or held, once final); set at grant.
     public var slotIndex: Int?
+    /// What the worker serves only to: made at grant, given to the worker and to the holding
+    /// front-end (its authenticated answers), never shown in the public views or the event log.
+    public var secret: LeaseSecret?
 
-    public init(lease: Lease, slotIndex: Int? = nil) {
+    public init(lease: Lease, slotIndex: Int? = nil, secret: LeaseSecret? = nil) {
         self.lease = lease
         self.slotIndex = slotIndex
+        self.secret = secret
     }
 
     public var id: LeaseID { lease.id }

@@ -60,9 +60,12 @@ public final class LoadGenerator: Sendable {
     /// A connection the server closes *between* requests (after a complete response, or while
     /// idle) is simply reopened. A failed connect, a reset or EOF during a response, a request
     /// taking longer than `requestTimeout`, or a status other than 2xx is a failed request.
+    /// `headers` go on every request (e.g. a lease's secret, to load a worker directly).
     public static func start(host: String, port: Int, path: String, connections: Int,
-                             pause: Duration = .zero, requestTimeout: Duration = .seconds(10)) -> LoadGenerator {
-        let target = Target(host: host, port: port, path: path, pause: pause, requestTimeout: requestTimeout)
+                             pause: Duration = .zero, requestTimeout: Duration = .seconds(10),
+                             headers: [(name: String, value: String)] = []) -> LoadGenerator {
+        let target = Target(host: host, port: port, path: path, pause: pause, requestTimeout: requestTimeout,
+                            extraHeaders: headers.map { "\($0.name): \($0.value)\r\n" }.joined())
         let generator = LoadGenerator(core: Core(target: target))
         generator.setConnections(connections)
         return generator
@@ -170,10 +173,12 @@ extension LoadGenerator {
         var path: String
         var pause: Duration
         var requestTimeout: Duration
+        /// Header lines, each ending in CRLF.
+        var extraHeaders = ""
 
         var request: [UInt8] {
             let authority = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
-            return Array("GET \(path) HTTP/1.1\r\nHost: \(authority)\r\nUser-Agent: shoal-load-generator\r\nAccept: */*\r\n\r\n".utf8)
+            return Array("GET \(path) HTTP/1.1\r\nHost: \(authority)\r\nUser-Agent: shoal-load-generator\r\nAccept: */*\r\n\(extraHeaders)\r\n".utf8)
         }
     }
 

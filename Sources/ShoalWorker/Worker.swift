@@ -36,6 +36,11 @@ public final class Worker: Service {
         public var leaseCheckInterval: Duration = .seconds(1)
         /// For `https://` brokers: the CA to trust their certificate with.
         public var brokerCAFile: String?
+        /// Where the lease's secret comes from: none (anyone who reaches the port is served, as
+        /// a worker run by hand for a static back-end), given, or the parent's first message.
+        public var leaseSecret: LeaseSecretSource = .none
+        /// How long a worker told to wait for its secret waits for the parent's message.
+        public var leaseSecretTimeout: Duration = .seconds(10)
 
         public init(manifest: ServiceManifest) {
             self.manifest = manifest
@@ -54,6 +59,13 @@ public final class Worker: Service {
         let manifest = configuration.manifest
         let engine = configuration.reportsToParent ? try await PVMEngine.attach(logger: logger) : nil
         let parent = engine?.parent
+        let secret: LeaseSecret?
+        do {
+            secret = try await leaseSecret(engine: engine, parent: parent)
+        } catch {
+            await engine?.close()
+            throw error
+        }
         let instance: ServiceInstance
         do {
             instance = try await ServiceInstance.start(manifest, logger: logger)
@@ -68,6 +80,7 @@ public final class Worker: Service {
         relayConfiguration.port = configuration.port
         relayConfiguration.shutdownGracePeriod = manifest.drainTimeout.timeAmount
         relayConfiguration.serviceProtocol = manifest.serviceProtocol
+        relayConfiguration.leaseSecret = secret
         let relay = HTTPRelayServer.worker(
             upstream: try SocketAddress(ipAddress: instance.host, port: instance.port),
             limits: Admission.Limits(maxConcurrent: manifest.concurrency,
@@ -76,7 +89,8 @@ public final class Worker: Service {
         let bound = try await relay.start()
         let host = configuration.advertisedHost ?? HostAddress.advertised()
         let port = bound.port ?? configuration.port
-        announceReady("shoal worker \(manifest.name) listening on \(host):\(port) (service pid \(instance.pid) on \(instance.host):\(instance.port))")
+        announceReady("shoal worker \(manifest.name) listening on \(host):\(port) (service pid \(instance.pid) on \(instance.host):\(instance.port)"
+            + "\(secret == nil ? "" : ", only for the front-end holding the lease"))")
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: instance, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
@@ -105,4 +119,50 @@ public final class Worker: Service {
         }
         await engine?.close()
     }
+}
+
+extension Worker {
+    /// Where a worker's lease secret comes from.
+    public enum LeaseSecretSource: Sendable, Hashable {
+        /// No secret: the worker serves anyone who reaches it.
+        case none
+        /// Given at start (`SHOAL_LEASE_SECRET`, for a worker started by hand).
+        case given(LeaseSecret)
+        /// The parent's ``ShoalWorkerProtocol/WorkerMessage/leaseSecret(_:)``, the broker's first
+        /// message after the spawn: argv would show the secret to anyone on the host (`ps`).
+        case fromParent
+    }
+
+    /// The secret the relay will require, waiting for the parent's message if told to. A worker
+    /// told to wait that hears nothing does not start: serving without the secret would serve anyone.
+    private func leaseSecret(engine: PVMEngine?, parent: PVMTaskID?) async throws -> LeaseSecret? {
+        switch configuration.leaseSecret {
+        case .none: return nil
+        case .given(let secret): return secret
+        case .fromParent:
+            guard let engine, let parent else { throw WorkerError("--lease-secret-from-parent needs --pvm (a parent task to hear it from)") }
+            let received: PVMReceivedMessage
+            do {
+                received = try await engine.receive(from: parent, tag: WorkerMessage.Tag.leaseSecret.rawValue,
+                                                    timeout: configuration.leaseSecretTimeout)
+            } catch {
+                let reason = "no lease secret from the parent within \(configuration.leaseSecretTimeout): \(error)"
+                try? await engine.send(WorkerMessage.failed(reason: reason).message, to: parent)
+                throw WorkerError(reason)
+            }
+            guard case .leaseSecret(let text)? = WorkerMessage(tag: received.tag, fields: received.fields),
+                  let secret = LeaseSecret(text) else {
+                let reason = "the parent's lease secret is malformed (43 base64url characters expected)"
+                try? await engine.send(WorkerMessage.failed(reason: reason).message, to: parent)
+                throw WorkerError(reason)
+            }
+            return secret
+        }
+    }
+}
+
+/// A worker that cannot start, with a sentence that says why.
+struct WorkerError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

@@ -20,10 +20,13 @@ public enum WorkerMessage: Sendable, Hashable {
     case stop
     /// A restarted broker takes the worker over: from now on it reports to the sender.
     case adopt
+    /// The lease's secret, sent once right after the spawn (never on the command line, which
+    /// `ps` shows): the worker serves only requests that present it.
+    case leaseSecret(String)
 
     public enum Tag: Int32, CaseIterable {
         case ready = 100, load, drained, failed
-        case drain = 200, stop, adopt
+        case drain = 200, stop, adopt, leaseSecret
     }
 
     public var message: PVMMessage {
@@ -35,6 +38,7 @@ public enum WorkerMessage: Sendable, Hashable {
         case .drain: PVMMessage(tag: Tag.drain.rawValue, fields: [])
         case .stop: PVMMessage(tag: Tag.stop.rawValue, fields: [])
         case .adopt: PVMMessage(tag: Tag.adopt.rawValue, fields: [])
+        case .leaseSecret(let secret): PVMMessage(tag: Tag.leaseSecret.rawValue, fields: [.string(secret)])
         }
     }
 
@@ -53,6 +57,9 @@ public enum WorkerMessage: Sendable, Hashable {
         case .failed:
             guard fields.count == 1, let reason = string(0) else { return nil }
             self = .failed(reason: reason)
+        case .leaseSecret:
+            guard fields.count == 1, let secret = string(0) else { return nil }
+            self = .leaseSecret(secret)
         case .drained, .drain, .stop, .adopt:
             guard fields.isEmpty else { return nil }
             switch tag {

@@ -20,7 +20,7 @@ final class NoopLauncher: BackendLauncher {
 
     func remove(hosts: [String]) async -> [String: String] { [:] }
 
-    func launch(lease: LeaseID, manifestPath: String, on host: String) async throws -> [Int32] {
+    func launch(lease: LeaseID, secret: LeaseSecret?, manifestPath: String, on host: String) async throws -> [Int32] {
         nextTask.withLock { next in
             defer { next += 1 }
             return [next]

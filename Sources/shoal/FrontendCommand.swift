@@ -50,6 +50,16 @@ struct FrontendCommand: AsyncParsableCommand {
         if scalingTarget != nil, scaling == .shoal { throw ValidationError("--scaling-target goes with --scaling kpa or hpa") }
         if (tlsCertificate == nil) != (tlsKey == nil) { throw ValidationError("--tls-certificate and --tls-key go together") }
         _ = try backends.map(Self.parseBackend)
+        _ = try Self.staticBackendSecret()
+    }
+
+    /// `SHOAL_LEASE_SECRET`: what the `--backend` workers (started by hand with the same) want.
+    static func staticBackendSecret() throws -> LeaseSecret? {
+        guard let text = ProcessInfo.processInfo.environment[WorkerCommand.secretVariable], !text.isEmpty else { return nil }
+        guard let secret = LeaseSecret(text) else {
+            throw ValidationError("\(WorkerCommand.secretVariable) must be 43 base64url characters, not \(text.utf8.count) characters")
+        }
+        return secret
     }
 
     func run() async throws {
@@ -62,6 +72,7 @@ struct FrontendCommand: AsyncParsableCommand {
         configuration.port = port
         configuration.policy = policy
         configuration.staticBackends = try backends.map(Self.parseBackend)
+        configuration.staticBackendSecret = try Self.staticBackendSecret()
         configuration.memberHeader = memberHeader
         configuration.metricsHost = metricsHost
         configuration.metricsPort = metricsPort

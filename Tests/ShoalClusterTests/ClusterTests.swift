@@ -26,6 +26,10 @@ struct ClusterTests {
             #expect(grown, "three back-ends under load; leases: \(grownTo)")
             // Requests reach the back-ends, not just the local instance.
             #expect(await cluster.eventually(timeout: .seconds(5)) { load.counts.members.keys.contains { $0.hasPrefix("L-") } })
+            // ...which answer only the front-end that holds their lease.
+            for lease in grownTo where lease.state == .active {
+                try await expectAnswersOnlyItsFrontend(lease, cluster: cluster)
+            }
             let counts = load.stop()
             #expect(counts.failed == 0, "failed: \(counts)")
 
@@ -60,8 +64,9 @@ struct ClusterTests {
             // or from before it restarted): the front-end's scale-down gives the lease back at
             // once, and the worker is told to drain while it still serves — for longer than the
             // 3 s after which a silent worker is taken for lost.
+            let secret = try #require(try await cluster.client.renew(lease: lease.id).secret)
             let slow = LoadGenerator.start(host: host, port: port, path: "/doc?size=1024&delay_ms=12000", connections: 1,
-                                           pause: .seconds(120), requestTimeout: .seconds(30))
+                                           pause: .seconds(120), requestTimeout: .seconds(30), headers: [("Shoal-Lease-Secret", secret)])
             #expect(try await cluster.eventually(timeout: .seconds(15)) {
                 try await cluster.leases(ids: [lease.id]).first?.state == .draining
             })
@@ -295,6 +300,42 @@ extension Cluster {
             try startFrontend(manifest, holdTime: holdTime)
         } catch {
             Issue.record("front-end \(manifest) did not start: \(error)")
+        }
+    }
+}
+
+extension ClusterTests {
+    /// The lease's worker refuses a request straight to it (403, `forbidden`) and serves one with
+    /// the secret the broker gave the holding front-end (in its POST answers only); the secret is
+    /// in none of the broker's public views, nor in the worker's command line or environment.
+    func expectAnswersOnlyItsFrontend(_ lease: LeaseView, cluster: Cluster) async throws {
+        let endpoint = try #require(lease.endpoint)
+        let host = try #require(lease.host)
+        func curl(_ arguments: [String]) throws -> String {
+            try ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/curl"), ["-s", "--max-time", "10"] + arguments, timeout: 15).stdout
+        }
+        let refused = try curl(["-D", "-", "-o", "/dev/null", "http://\(endpoint)/doc?size=10"])
+        #expect(refused.hasPrefix("HTTP/1.1 403"), "straight to the worker: \(refused)")
+        #expect(refused.lowercased().contains("x-shoal-error: forbidden"), "\(refused)")
+
+        let secret = try #require(try await cluster.client.renew(lease: lease.id).secret, "the holder's renew answer carries the secret")
+        let served = try curl(["-o", "/dev/null", "-w", "%{http_code}", "-H", "Shoal-Lease-Secret: \(secret)", "http://\(endpoint)/doc?size=10"])
+        #expect(served == "200")
+
+        let publicViews = ["/v1/leases", "/v1/leases?all=true", "/v1/leases/\(lease.id)", "/v1/leases/\(lease.id)/explain",
+                           "/v1/leases/\(lease.id)/worker", "/v1/events?limit=1000", "/v1/pool", "/status"]
+        for path in publicViews {
+            let body = try curl([cluster.brokerURL + path])
+            #expect(!body.isEmpty && !body.contains(secret), "GET \(path) shows no lease secret")
+        }
+        #expect(try await cluster.client.leases().allSatisfy { $0.secret == nil })
+        let workers = try await cluster.processes(in: host, matching: "worker")
+        #expect(!workers.isEmpty)
+        for pid in workers {
+            for file in ["cmdline", "environ"] {
+                let text = (try? String(contentsOfFile: "/proc/\(pid)/\(file)", encoding: .isoLatin1)) ?? ""
+                #expect(!text.contains(secret), "the worker's \(file) does not show the secret")
+            }
         }
     }
 }

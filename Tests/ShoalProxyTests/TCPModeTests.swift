@@ -53,15 +53,31 @@ extension ProxyTests {
             await redis.stop()
         }
 
+        /// As a leased back-end: the worker has the lease's secret; the front-end's first line on
+        /// each connection presents it, and the worker strips it before redis sees anything.
         @Test func redisThroughAFrontEndAndAWorker() async throws {
             let redis = try await Self.redis()
+            let secret = LeaseSecret.random()
             let worker = HTTPRelayServer.worker(
                 upstream: try SocketAddress(ipAddress: redis.host, port: redis.port), limits: .init(maxConcurrent: 4, maxQueued: 4),
-                configuration: Self.tcp(), logger: LogCapture().logger)
+                configuration: Self.tcp { $0.leaseSecret = secret; $0.requestHeadTimeout = .milliseconds(500) }, logger: LogCapture().logger)
             let workerAddress = try await worker.start()
             let frontend = HTTPRelayServer.serviceManager(local: nil, configuration: Self.tcp(), logger: LogCapture().logger)
             try await frontend.start()
-            let backend = try frontend.members.addBackend(name: "lease-1", address: workerAddress)
+            let backend = try frontend.members.addBackend(name: "lease-1", address: workerAddress, leaseSecret: secret)
+
+            // Straight to the worker: closed unanswered — speaking redis, with a wrong line, or
+            // saying nothing (the head timeout) — and redis never sees a connection.
+            for opening in ["PING\r\n", "SHOAL \(LeaseSecret.random().text)\r\nPING\r\n", ""] {
+                let direct = try BlockingSocket(port: worker.port)
+                if !opening.isEmpty { try direct.send(opening) }
+                #expect(direct.receiveText(until: "\r\n", seconds: 3) == "")
+                direct.close()
+            }
+            #expect((try? Self.cli(worker.port, "PING")) != "PONG")
+            #expect(worker.statistics.localResponsesByCode.first { $0.code == .forbidden }?.count == 4)
+            #expect(worker.statistics.upstreamConnectionsOpened == 0)
+            #expect(worker.admission.inFlight == 0)
 
             #expect(try Self.cli(frontend.port, "SET", "fish", "shoal") == "OK")
             #expect(try Self.cli(frontend.port, "GET", "fish") == "shoal")

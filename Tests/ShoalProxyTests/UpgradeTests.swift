@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOWebSocket
+import ShoalCore
 import ShoalProxy
 import ShoalTesting
 import Testing
@@ -47,14 +48,20 @@ extension ProxyTests {
             echo.stop()
         }
 
+        /// As a leased back-end: the worker has the lease's secret, which the front-end presents.
         @Test func webSocketThroughAFrontEndAndAWorker() async throws {
             let echo = try await WebSocketEchoServer()
+            let secret = LeaseSecret.random()
             let worker = HTTPRelayServer.worker(upstream: echo.address, limits: .init(maxConcurrent: 4, maxQueued: 4),
-                                                configuration: testConfiguration(), logger: LogCapture().logger)
+                                                configuration: testConfiguration { $0.leaseSecret = secret }, logger: LogCapture().logger)
             let workerAddress = try await worker.start()
             let frontend = HTTPRelayServer.serviceManager(local: nil, configuration: testConfiguration(), logger: LogCapture().logger)
             try await frontend.start()
-            let backend = try frontend.members.addBackend(name: "lease-1", address: workerAddress)
+            let backend = try frontend.members.addBackend(name: "lease-1", address: workerAddress, leaseSecret: secret)
+
+            // Straight to the worker, the upgrade is refused like any request without the secret.
+            await #expect(throws: (any Error).self) { _ = try await WebSocketClient.connect(port: worker.port) }
+            #expect(worker.statistics.localResponsesByCode.first { $0.code == .forbidden }?.count == 1)
 
             let connection = try await WebSocketClient.connect(port: frontend.port)
             #expect(backend.inFlight == 1)

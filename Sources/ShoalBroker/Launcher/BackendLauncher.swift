@@ -31,8 +31,9 @@ public protocol BackendLauncher: Sendable {
     /// Deletes the hosts from the virtual machine (a pvmd taken for dead, to be started anew
     /// by ``add(hosts:)``); returns a sentence per host that failed.
     func remove(hosts: [String]) async -> [String: String]
-    /// Starts the worker for a lease on `host`; returns its task ids (watched for exit).
-    func launch(lease: LeaseID, manifestPath: String, on host: String) async throws -> [Int32]
+    /// Starts the worker for a lease on `host`; returns its task ids (watched for exit). With a
+    /// `secret`, the worker serves only requests that present it.
+    func launch(lease: LeaseID, secret: LeaseSecret?, manifestPath: String, on host: String) async throws -> [Int32]
     /// Orders the workers to drain: finish what is in flight, take nothing new, report drained.
     func drain(tasks: [Int32]) async
     /// Stops the tasks (SIGTERM; a worker finishes in-flight requests before it exits).

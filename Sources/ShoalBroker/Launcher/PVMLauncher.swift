@@ -172,11 +172,23 @@ public final class PVMLauncher: BackendLauncher, Service {
         }
     }
 
-    public func launch(lease: LeaseID, manifestPath: String, on host: String) async throws -> [Int32] {
+    public func launch(lease: LeaseID, secret: LeaseSecret?, manifestPath: String, on host: String) async throws -> [Int32] {
         let urls = brokerURLs.withLock { $0 }
         let watch = urls.isEmpty ? [] : ["--lease", lease.rawValue, "--broker", urls.joined(separator: ",")]
-        let task = try await attached().spawn(
-            program, arguments: ["worker", manifestPath, "--pvm"] + watch + workerArguments, on: host)
+        let waitsForSecret = secret == nil ? [] : ["--lease-secret-from-parent"]
+        let engine = try attached()
+        let task = try await engine.spawn(
+            program, arguments: ["worker", manifestPath, "--pvm"] + watch + waitsForSecret + workerArguments, on: host)
+        if let secret {
+            // Not in argv or the environment (`ps` and /proc show those on the host): the first
+            // message, which the pvmd keeps for the task until it reads it.
+            do {
+                try await engine.send(WorkerMessage.leaseSecret(secret.text).message, to: task)
+            } catch {
+                try? await engine.kill(task)
+                throw error
+            }
+        }
         logger.info("worker spawned", metadata: ["lease": "\(lease)", "host": "\(host)", "tid": "\(task)"])
         return [task.rawValue]
     }

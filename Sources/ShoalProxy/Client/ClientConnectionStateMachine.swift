@@ -329,8 +329,10 @@ extension ClientConnectionStateMachine {
         return .readOn
     }
 
+    /// A request head arrived. `authorized`: it presented the lease secret the relay requires
+    /// (or none is required); else it is answered `403` and the connection closes.
     mutating func requestHead(_ head: RequestReader.Head, requestID: String, upstreamHead: ByteBuffer,
-                              startedAt: UInt64, now: NIODeadline) -> RequestHeadAction {
+                              startedAt: UInt64, authorized: Bool = true, now: NIODeadline) -> RequestHeadAction {
         guard case .idle = state else { return .closeNow }
         generation &+= 1
         let isReplayable = settings.retryIdempotentRequests && !head.hasBody && head.method != .other
@@ -341,6 +343,10 @@ extension ClientConnectionStateMachine {
         } else {
             state = .exchanging(Exchange(request: head, requestID: requestID, upstreamHead: upstreamHead, startedAt: startedAt,
                                          isReplayable: isReplayable, deadline: .distantFuture))
+        }
+        guard authorized else {
+            closesAfterAnswer = true  // Nothing more from a caller that does not hold the lease.
+            return .fail(fail(RelayError(.forbidden, "this worker serves only the front-end that holds its lease"), now: now))
         }
         if let length = head.contentLength, length > settings.maxRequestBodyBytes {
             let limit = settings.maxRequestBodyBytes

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import ShoalCore
 import Synchronization
 
 /// The request's way in: admission, member choice, connection, streaming the body, retries.
@@ -12,7 +13,8 @@ extension ClientRelayHandler {
         ForwardedHeaders.writeRequestHead(clientHead, requestID: requestID, clientAddress: clientAddress,
                                           configuration: configuration, into: &upstreamHead)
         switch machine.requestHead(clientHead, requestID: requestID, upstreamHead: upstreamHead,
-                                   startedAt: NIODeadline.now().uptimeNanoseconds, now: loop.now) {
+                                   startedAt: NIODeadline.now().uptimeNanoseconds,
+                                   authorized: Self.presentsLeaseSecret(clientHead, configuration.leaseSecret), now: loop.now) {
         case .admit:
             guard let context else { return }
             admissionDecided(shared.admission.admit(on: context.eventLoop))
@@ -22,6 +24,14 @@ extension ClientRelayHandler {
             // channelRead queues requests that arrive early; anything else is a bug we won't relay.
             closeNow()
         }
+    }
+
+    /// Whether the head carries the secret the relay requires (always, when it requires none).
+    @inline(__always)
+    static func presentsLeaseSecret(_ head: RequestReader.Head, _ required: LeaseSecret?) -> Bool {
+        guard let required else { return true }
+        guard let range = head.leaseSecret else { return false }
+        return head.bytes.withUnsafeReadableBytes { required.matches(UnsafeRawBufferPointer(rebasing: $0[range])) }
     }
 
     private func admissionDecided(_ decision: Admission.Decision) {

@@ -13,6 +13,9 @@ public struct RelayConfiguration: Sendable, Hashable {
     /// Serve the listening port over TLS with these PEM files (the front-end's public port);
     /// nil for plain TCP. Members are always spoken to in plain.
     public var tls: TLSFiles? = nil
+    /// A worker's lease secret: every request (TCP mode: every connection) must present it, or
+    /// gets `403` (is closed). `nil`: anyone who reaches the port is served.
+    public var leaseSecret: LeaseSecret? = nil
     /// Address to listen on.
     public var host: String
     /// Port to listen on (0: any free port; ``HTTPRelayServer/localAddress`` tells which).

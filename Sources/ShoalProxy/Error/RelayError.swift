@@ -19,6 +19,7 @@ public struct RelayError: Error, Hashable, Sendable, CustomStringConvertible {
             case memberUnreachable = "member-unreachable"
             case memberTimeout = "member-timeout"
             case notImplemented = "not-implemented"
+            case forbidden = "forbidden"
         }
 
         private let base: Base
@@ -47,6 +48,9 @@ public struct RelayError: Error, Hashable, Sendable, CustomStringConvertible {
         /// Well-formed, but something the relay does not do: tunnels (`CONNECT`), transfer
         /// codings other than chunked (`501`).
         public static let notImplemented = Code(.notImplemented)
+        /// A worker's request without its lease's secret, or with a wrong one (`403`): it did not
+        /// come through the front-end that holds the lease.
+        public static let forbidden = Code(.forbidden)
 
         /// The HTTP status the relay answers with.
         public var status: HTTPResponseStatus {
@@ -59,6 +63,7 @@ public struct RelayError: Error, Hashable, Sendable, CustomStringConvertible {
             case .memberUnreachable: .badGateway
             case .memberTimeout: .gatewayTimeout
             case .notImplemented: .notImplemented
+            case .forbidden: .forbidden
             }
         }
 

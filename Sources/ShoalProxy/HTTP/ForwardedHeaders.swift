@@ -8,7 +8,9 @@ enum ForwardedHeaders {
     /// client's header lines as they came but for the hop-by-hop ones, `Expect` (the relay
     /// answers `100 Continue` itself once a member is ready, so the member never waits for it),
     /// and the ones the relay sets: `X-Forwarded-For` appended, `X-Forwarded-Proto` and
-    /// `X-Request-Id` set, `Via` appended. `Host` is kept as the client sent it.
+    /// `X-Request-Id` set, `Via` appended; `Shoal-Lease-Secret` dropped (a member that needs one
+    /// gets its own when the head is sent, ``UpstreamConnection/sendHead(_:toHEAD:dechunkResponse:upgrade:)``).
+    /// `Host` is kept as the client sent it.
     static func writeRequestHead(
         _ head: RequestReader.Head,
         requestID: String,
@@ -43,6 +45,8 @@ enum ForwardedHeaders {
                     return
                 case 17 where setsProto && HopByHopHeaders.equalsLowercase(name, "x-forwarded-proto"):
                     return
+                case 18 where head.leaseSecret != nil && HopByHopHeaders.equalsLowercase(name, "shoal-lease-secret"):
+                    return  // Checked by a worker, never passed on: the next hop gets its own or none.
                 case 7 where head.upgrade != nil && HopByHopHeaders.equalsLowercase(name, "upgrade"):
                     break  // Passed on with `Connection: upgrade`: the member decides whether to switch.
                 default:

@@ -40,6 +40,9 @@ struct RequestReader {
         /// Some line can't be copied as it is (hop-by-hop, `Expect`, or one the relay sets or
         /// appends to); `false` in the usual case, where the header block is copied whole.
         var needsEditing = false
+        /// Where the value of `Shoal-Lease-Secret` is in ``bytes`` (from its reader index), if the
+        /// request has one: a worker checks it; every relay strips it.
+        var leaseSecret: Range<Int>?
         /// Lower-case names listed in `Connection` (besides hop-by-hop ones): dropped too.
         var connectionNamed: [String] = []
         /// The protocol the client asks to switch to (`Upgrade`, with `Connection: upgrade`, in an
@@ -261,6 +264,10 @@ struct RequestReader {
                 head.hasForwardedProto = true
                 head.needsEditing = true
             case 15 where HopByHopHeaders.equalsLowercase(name, "x-forwarded-for"):
+                head.needsEditing = true
+            case 18 where HopByHopHeaders.equalsLowercase(name, "shoal-lease-secret"):
+                guard head.leaseSecret == nil else { throw MalformedHTTP("more than one Shoal-Lease-Secret") }
+                head.leaseSecret = field.value
                 head.needsEditing = true
             case 3 where HopByHopHeaders.equalsLowercase(name, "via"):
                 head.needsEditing = true

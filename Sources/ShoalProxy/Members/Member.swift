@@ -1,4 +1,5 @@
 import NIOCore
+import ShoalCore
 import Synchronization
 
 /// One place a request can be sent: the front-end's local service instance, or a leased
@@ -17,6 +18,13 @@ public final class Member: Sendable, CustomStringConvertible {
     public let name: String
     public let address: SocketAddress
     public let role: Role
+    /// The lease's secret, presented on every request (or TCP connection) sent here; `nil` for a
+    /// member that needs none (the local instance, a worker run by hand).
+    public let leaseSecret: LeaseSecret?
+    /// Pre-encoded once: the head's last line and blank line with the secret (``LeaseSecret/headEnding``).
+    let secretHeadEnding: ByteBuffer?
+    /// Pre-encoded once: a TCP connection's first line (``LeaseSecret/preamble``).
+    let secretPreamble: ByteBuffer?
 
     private let inFlightCount = Atomic<Int>(0)
     private let startedCount = Atomic<Int>(0)
@@ -32,10 +40,14 @@ public final class Member: Sendable, CustomStringConvertible {
     private let waiters = DrainWaiters()
     private let events: AsyncStream<MemberEvent>.Continuation
 
-    init(name: String, address: SocketAddress, role: Role, events: AsyncStream<MemberEvent>.Continuation) {
+    init(name: String, address: SocketAddress, role: Role, leaseSecret: LeaseSecret? = nil,
+         events: AsyncStream<MemberEvent>.Continuation) {
         self.name = name
         self.address = address
         self.role = role
+        self.leaseSecret = leaseSecret
+        secretHeadEnding = leaseSecret?.headEnding
+        secretPreamble = leaseSecret?.preamble
         self.events = events
     }
 

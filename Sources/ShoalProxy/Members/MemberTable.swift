@@ -103,10 +103,11 @@ public final class MemberTable: Sendable {
         return (new, old)
     }
 
-    /// Appends a back-end to the list. Names must be unique among the back-ends.
+    /// Appends a back-end to the list. Names must be unique among the back-ends. With
+    /// `leaseSecret`, every request (or TCP connection) sent there presents it.
     @discardableResult
-    public func addBackend(name: String, address: SocketAddress) throws -> Member {
-        let member = Member(name: name, address: address, role: .backend, events: eventSink)
+    public func addBackend(name: String, address: SocketAddress, leaseSecret: LeaseSecret? = nil) throws -> Member {
+        let member = Member(name: name, address: address, role: .backend, leaseSecret: leaseSecret, events: eventSink)
         try change { snapshot in
             guard !snapshot.backends.contains(where: { $0.name == name }) else { throw Failure.duplicateName(name) }
             snapshot.backends.append(member)

@@ -76,7 +76,16 @@ final class RelayLoop {
         }
         let sync = channel.pipeline.syncOperations
         if shared.configuration.serviceProtocol == .tcp {
-            try sync.addHandler(TCPRelayHandler(loop: self))
+            guard let secret = shared.configuration.leaseSecret else {
+                try sync.addHandler(TCPRelayHandler(loop: self))
+                return
+            }
+            // The relay (and with it a connection to the instance) only once the line checks out.
+            let statistics = shared.statistics
+            try sync.addHandler(LeaseSecretPreambleHandler(
+                secret: secret, timeout: shared.configuration.requestHeadTimeout,
+                onAccepted: { _ in TCPRelayHandler(loop: self) },
+                onRefused: { statistics.countLocalResponse(.forbidden) }))
             return
         }
         // No HTTP codec: the relay handler reads requests from the bytes itself (`RequestReader`,

@@ -177,6 +177,7 @@ final class TCPRelayHandler: ChannelDuplexHandler {
                 return failed(chosen, reason: "\(error)")
             }
             state = .relaying(chosen, member)
+            if let preamble = chosen.secretPreamble { member.write(preamble) }
             for bytes in early { member.write(bytes) }
             early = []
             member.flush()

@@ -29,6 +29,7 @@ final class FakeLauncher: BackendLauncher {
         /// Tasks `adopt` reports as still running; nil: every task asked about.
         var aliveTasks: Set<Int32>?
         var strays: [Int32] = []
+        var secrets: [LeaseID: LeaseSecret] = [:]
     }
 
     private let state: Mutex<State>
@@ -54,6 +55,8 @@ final class FakeLauncher: BackendLauncher {
     // MARK: What was asked
 
     var calls: [Call] { state.withLock { $0.calls } }
+    /// The secret each lease's worker was started with.
+    var secrets: [LeaseID: LeaseSecret] { state.withLock { $0.secrets } }
 
     var launches: [(lease: LeaseID, manifestPath: String, host: String)] {
         calls.compactMap { if case .launch(let lease, let path, let host) = $0 { (lease, path, host) } else { nil } }
@@ -90,9 +93,10 @@ final class FakeLauncher: BackendLauncher {
         }
     }
 
-    func launch(lease: LeaseID, manifestPath: String, on host: String) async throws -> [Int32] {
+    func launch(lease: LeaseID, secret: LeaseSecret?, manifestPath: String, on host: String) async throws -> [Int32] {
         try state.withLock { state in
             state.calls.append(.launch(lease: lease, manifestPath: manifestPath, host: host))
+            state.secrets[lease] = secret
             if state.failLaunches { throw LaunchFailed() }
             defer { state.nextTask += 1 }
             return [state.nextTask]
