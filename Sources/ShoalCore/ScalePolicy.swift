@@ -1,7 +1,12 @@
 /// The load manager's decision rule: when to lease one more back-end, when to give one back.
 ///
-/// The paper's rule with hysteresis: when every member is High, add a back-end; when every
-/// back-end has been Low for `holdTime`, remove the last one added. On top of it:
+/// The paper's rule with hysteresis: when every member is High, add a back-end; when the
+/// back-ends have been Low for `holdTime`, give one back. "Low" is judged on their load averaged
+/// over the hold time — requests in flight per back-end below `low` — rather than at every
+/// sample: the paper's dispatch fills the first member to `low` before the next, so a steady
+/// lull of a few connections keeps one back-end at `low` and a per-sample rule never gives any
+/// back (docs/thresholds.md). The average is taken over the back-ends held; the ones that remain
+/// must stay below High on that average, so a release cannot cause a grant. On top of it:
 /// - a back-end still being started counts as capacity on its way, so a burst does not make the
 ///   front-end ask again and again before the first lease is even ready (Knative's panic-mode
 ///   over-asking); a request older than `readinessAllowance` is treated as lost and may be retried;
@@ -24,7 +29,7 @@ public struct ScalePolicy: Sendable {
     /// manager sets it from the readiness times it measures.
     public var readinessAllowance: Duration
 
-    private var lowSince: Timestamp?
+    private var quiet = QuietWindow()
 
     public init(
         thresholds: LoadThresholds,
@@ -86,8 +91,9 @@ public struct ScalePolicy: Sendable {
         case frontendAloneHigh(inFlight: Int, high: Int)
         /// Every serving back-end is High.
         case allBackendsHigh(inFlight: [Int], high: Int)
-        /// Every serving back-end has been Low for the hold time; the one given back has `inFlight`.
-        case allBackendsLow(low: Int, holdTime: Duration, inFlight: Int)
+        /// The back-ends' load, averaged over the hold time, was below `low` per back-end
+        /// (`perBackend`, requests in flight to one decimal); the one given back has `inFlight`.
+        case lowOnAverage(perBackend: Double, low: Int, holdTime: Duration, inFlight: Int)
         /// A reference policy (``ReferenceScaling``) wants this many back-ends; `reading` has its figures.
         case referenceTarget(rule: ScalingRule, wants: Int, holds: Int, reading: String)
 
@@ -99,8 +105,8 @@ public struct ScalePolicy: Sendable {
                 "front-end alone is High: \(inFlight) in flight >= high \(high)"
             case .allBackendsHigh(let inFlight, let high):
                 "all \(inFlight.count) back-ends High: in flight \(inFlight) >= high \(high)"
-            case .allBackendsLow(let low, let holdTime, let inFlight):
-                "every back-end Low (< \(low) in flight) for \(holdTime); giving back the cheapest to drain (in flight: \(inFlight))"
+            case .lowOnAverage(let perBackend, let low, let holdTime, let inFlight):
+                "back-ends Low over \(holdTime): \(perBackend) in flight each on average < low \(low); giving back the cheapest to drain (in flight: \(inFlight))"
             case .referenceTarget(let rule, let wants, let holds, let reading):
                 "\(rule) wants \(wants) back-ends, holds \(holds): \(reading)"
             }
@@ -112,7 +118,7 @@ public struct ScalePolicy: Sendable {
         let held = snapshot.serving.count + fresh
         // Below the minimum: take a drain back if there is one, else lease.
         if held < backends.min {
-            lowSince = nil
+            quiet.reset()
             let reason = Reason.belowMinimum(minimum: backends.min, holding: held)
             if snapshot.draining > 0 { return .cancelDrain(reason) }
             return snapshot.queued > 0 ? .hold : .acquire(reason)
@@ -123,7 +129,7 @@ public struct ScalePolicy: Sendable {
             ? thresholds.level(inFlight: snapshot.localInFlight) == .high
             : levels.allSatisfy { $0 == .high }
         if overloaded {
-            lowSince = nil
+            quiet.reset()
             let reason = levels.isEmpty
                 ? Reason.frontendAloneHigh(inFlight: snapshot.localInFlight, high: thresholds.high)
                 : Reason.allBackendsHigh(inFlight: snapshot.serving, high: thresholds.high)
@@ -134,23 +140,61 @@ public struct ScalePolicy: Sendable {
             return .acquire(reason)
         }
 
-        guard !levels.isEmpty, levels.allSatisfy({ $0 == .low }), snapshot.serving.count > backends.min else {
-            lowSince = nil
+        guard !levels.isEmpty, snapshot.serving.count > backends.min else {
+            quiet.reset()
             return .hold
         }
-        guard let since = lowSince else {
-            lowSince = now
-            return .hold
-        }
-        guard now - since >= holdTime else { return .hold }
-        lowSince = nil  // The next release waits for a fresh hold period.
+        let n = snapshot.serving.count
+        guard let total = quiet.add(snapshot.serving.reduce(0, +), backends: n, now: now, span: holdTime) else { return .hold }
+        // Low per back-end on average, and the rest not High once this one's share moves to them.
+        let remaining = n > 1 ? Double(n - 1) : 1
+        guard total < Double(n * thresholds.low), total / remaining < Double(thresholds.high) else { return .hold }
+        quiet.reset()  // The next release waits for a fresh hold period.
         // Peers drain a victim blindly; the front-end sees each member's requests in flight.
         let cheapest = Self.cheapestToDrain(snapshot.serving)
-        return .release(index: cheapest, .allBackendsLow(low: thresholds.low, holdTime: holdTime, inFlight: snapshot.serving[cheapest]))
+        let perBackend = (total / Double(n) * 10).rounded() / 10  // one decimal, as the event log shows it
+        let reason = Reason.lowOnAverage(perBackend: perBackend, low: thresholds.low, holdTime: holdTime, inFlight: snapshot.serving[cheapest])
+        return .release(index: cheapest, reason)
     }
 
     /// The serving back-end to give back: fewest requests in flight; of equals, the last added.
     static func cheapestToDrain(_ serving: [Int]) -> Int {
         serving.indices.min { (serving[$0], -$0) < (serving[$1], -$1) } ?? serving.count - 1
+    }
+}
+
+/// The back-ends' total requests in flight, sampled, over the last hold time, while their number
+/// stays the same.
+struct QuietWindow: Sendable {
+    private var samples: [(at: Timestamp, total: Int)] = []
+    private var first = 0  // samples before it have left the window
+    private var sum = 0
+    private var since: Timestamp?
+    private var backends = 0
+
+    mutating func reset() {
+        samples.removeAll(keepingCapacity: true)
+        first = 0
+        sum = 0
+        since = nil
+    }
+
+    /// Adds a sample; once the window has covered `span` with the same number of back-ends,
+    /// returns the mean total in flight over it.
+    mutating func add(_ total: Int, backends count: Int, now: Timestamp, span: Duration) -> Double? {
+        if count != backends { reset(); backends = count }
+        if since == nil { since = now }
+        samples.append((now, total))
+        sum += total
+        while first < samples.count - 1, now - samples[first].at > span {
+            sum -= samples[first].total
+            first += 1
+        }
+        if first > 1024, first * 2 > samples.count {  // keeps a long hold time's memory bounded
+            samples.removeFirst(first)
+            first = 0
+        }
+        guard let since, now - since >= span else { return nil }
+        return Double(sum) / Double(samples.count - first)
     }
 }

@@ -24,7 +24,7 @@ struct FrontendCommand: AsyncParsableCommand {
     @Option(help: "Broker URL (default: SHOAL_BROKER, else http://127.0.0.1:7070).") var broker: String?
     @Option(help: "The broker's state directory, where its token is (default: SHOAL_STATE_DIR, else ~/.local/state/shoal). SHOAL_TOKEN overrides.")
     var stateDir: String?
-    @Option(help: "Seconds every back-end must stay Low before one is given back.") var holdTime: Double = 5
+    @Option(help: "Seconds the back-ends must stay Low, on average over that time, before one is given back.") var holdTime: Double = 5
     @Option(help: "Who decides the number of back-ends: shoal (the thresholds), or a reference policy to compare with: kpa (Knative) or hpa (Kubernetes).")
     var scaling: ScalingRule = .shoal
     @Option(help: "With --scaling kpa|hpa: requests in flight per member to aim for (default: the manifest's high threshold).")

@@ -43,7 +43,7 @@ import ShoalClient
 
     @Test func readsCarryNoTokenAndPathsAreEncoded() async throws {
         let server = try await TestHTTPServer.start { _ in .json(.ok, #"{"events": [], "next": 7}"#) }
-        let client = try BrokerClient(baseURL: "http://127.0.0.1:\(server.port)/", token: "secret")
+        let client = try BrokerClient(baseURL: "http://127.0.0.1:\(server.port)/", token: "secret", timeout: .seconds(30))
 
         let page = try await client.events(after: 5, limit: 10, wait: .milliseconds(1500))
         #expect(page == EventPage(events: [], next: 7))
@@ -60,7 +60,7 @@ import ShoalClient
 
     @Test func aRefusalCarriesTheBrokersMessage() async throws {
         let server = try await TestHTTPServer.start(Self.broker)
-        let client = try BrokerClient(baseURL: "http://127.0.0.1:\(server.port)", token: "wrong")
+        let client = try BrokerClient(baseURL: "http://127.0.0.1:\(server.port)", token: "wrong", timeout: .seconds(30))
 
         let error = try await #require(throws: BrokerClientError.self) { try await client.drainHost("c1") }
         #expect(error.statusCode == 401)

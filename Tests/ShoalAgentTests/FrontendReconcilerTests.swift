@@ -3,7 +3,9 @@ import Testing
 
 /// The load manager's decisions, one event at a time, with a hand-driven clock.
 @Suite struct FrontendReconcilerTests {
-    let lowForFiveSeconds = "every back-end Low (< 2 in flight) for 5.0 seconds; giving back the cheapest to drain (in flight: 0)"
+    func lowForFiveSeconds(_ perBackend: Double) -> String {
+        "back-ends Low over 5.0 seconds: \(perBackend) in flight each on average < low 2; giving back the cheapest to drain (in flight: 0)"
+    }
     let nothingInFlight = "nothing in flight from fe-a"
 
     // MARK: Scaling up
@@ -109,7 +111,7 @@ import Testing
         fe.brokerLists(fe.active(l1), fe.active(l2))
         #expect(fe.tick([l1: 0, l2: 1]).isEmpty)
         fe.advance(.seconds(5))
-        #expect(fe.tick([l1: 0, l2: 1]) == [.drain(lease: l1, reason: lowForFiveSeconds)])
+        #expect(fe.tick([l1: 0, l2: 1]) == [.drain(lease: l1, reason: lowForFiveSeconds(0.5))])
     }
 
     @Test func aReferencePolicyDrivesTheSameLeasesOneScaleDownAtATime() {
@@ -130,10 +132,10 @@ import Testing
         fe.advance(.seconds(4))
         #expect(fe.tick([l1: 1, l2: 0]).isEmpty)
         fe.advance(.seconds(1))
-        #expect(fe.tick([l1: 1, l2: 0]) == [.drain(lease: l2, reason: lowForFiveSeconds)])
+        #expect(fe.tick([l1: 1, l2: 0]) == [.drain(lease: l2, reason: lowForFiveSeconds(0.5))])
 
         let draining = fe.reconciler.drainAccepted(fe.lease(l2, .draining, endpoint: "10.0.0.2:7000", drainReason: .scaleDown))
-        #expect(draining.first == .removeMember(lease: l2, abandoningInFlight: false, reason: lowForFiveSeconds))
+        #expect(draining.first == .removeMember(lease: l2, abandoningInFlight: false, reason: lowForFiveSeconds(0.5)))
         let drain = try #require(ReconcilerHarness.drainNumber(in: draining))
         #expect(fe.reconciler.memberDrained(lease: l2, drain: drain) == [.release(lease: l2, reason: nothingInFlight)])
         #expect(fe.reconciler.releaseAccepted(fe.lease(l2, .draining, endpoint: "10.0.0.2:7000")).isEmpty)
@@ -151,12 +153,12 @@ import Testing
         fe.brokerLists(fe.active(l1))
         _ = fe.tick([l1: 0])
         fe.advance(.seconds(5))
-        #expect(fe.tick([l1: 0]) == [.drain(lease: l1, reason: lowForFiveSeconds)])
+        #expect(fe.tick([l1: 0]) == [.drain(lease: l1, reason: lowForFiveSeconds(0))])
         #expect(fe.reconciler.drainFailed(lease: l1).isEmpty)
         #expect(fe.brokerLists(fe.active(l1)).isEmpty, "still a member")
         _ = fe.tick([l1: 0])
         fe.advance(.seconds(5))
-        #expect(fe.tick([l1: 0]) == [.drain(lease: l1, reason: lowForFiveSeconds)], "tried again after another hold period")
+        #expect(fe.tick([l1: 0]) == [.drain(lease: l1, reason: lowForFiveSeconds(0))], "tried again after another hold period")
     }
 
     @Test func loadRisingDuringAScaleDownCancelsItAndTheMemberComesBack() throws {
@@ -173,7 +175,7 @@ import Testing
         // Drained again later: the first member's late "drained" is not taken for the second's.
         _ = fe.tick([l1: 0])
         fe.advance(.seconds(5))
-        #expect(fe.tick([l1: 0]) == [.drain(lease: l1, reason: lowForFiveSeconds)])
+        #expect(fe.tick([l1: 0]) == [.drain(lease: l1, reason: lowForFiveSeconds(0))])
         let again = fe.reconciler.drainAccepted(fe.lease(l1, .draining, endpoint: "10.0.0.1:7000", drainReason: .scaleDown))
         let secondDrain = try #require(ReconcilerHarness.drainNumber(in: again))
         #expect(fe.reconciler.memberDrained(lease: l1, drain: drain).isEmpty)
