@@ -23,7 +23,7 @@ public actor LoadManager: Service {
         public var manifestPath: String
         /// How often the policy looks at the levels.
         public var interval: Duration = .milliseconds(100)
-        /// How long every back-end stays Low before one is given back.
+        /// How long the back-ends stay Low, on average, before one is given back.
         public var holdTime: Duration = .seconds(5)
         /// Which rule decides the number of back-ends, and a reference policy's target (nil: High).
         public var scaling: ScalingRule = .shoal

@@ -23,7 +23,7 @@
 public struct ScalePolicy: Sendable {
     public var thresholds: LoadThresholds
     public var backends: BackendRange
-    /// How long every back-end must stay Low before one is given back.
+    /// How long the back-ends must stay Low, on their load averaged over it, before one is given back.
     public var holdTime: Duration
     /// How long a lease may take to become ready before another may be asked for. The load
     /// manager sets it from the readiness times it measures.

@@ -22,7 +22,7 @@ struct Policies: AsyncParsableCommand {
     @Option(help: "The service's Low/High thresholds, LOW:HIGH; KPA and HPA aim for HIGH in flight per member.")
     var thresholds = "2:6"
     @Option(help: "Per-request service time in milliseconds.") var delayMs = 20
-    @Option(help: "Seconds every back-end must stay Low before Shoal gives one back (the front-end's default).")
+    @Option(help: "Seconds the back-ends must stay Low on average before Shoal gives one back (the front-end's default).")
     var holdTime: Double = 5
     @Flag(help: "Use slots of this host even where namespaces would work.") var local = false
     @Flag(help: "Replay only the first 20 s of each trace (a smoke run).") var quick = false

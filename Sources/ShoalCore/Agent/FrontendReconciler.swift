@@ -26,7 +26,7 @@ public struct FrontendReconciler: Sendable {
         public var frontend: String
         public var thresholds: LoadThresholds
         public var backends: BackendRange
-        /// How long every back-end stays Low before one is given back.
+        /// How long the back-ends stay Low, on average, before one is given back.
         public var holdTime: Duration
         /// How long to wait after a failed release before sending it again.
         public var releaseRetryDelay: Duration
