@@ -164,17 +164,15 @@ public struct ScalePolicy: Sendable {
 }
 
 /// The back-ends' total requests in flight, sampled, over the last hold time, while their number
-/// stays the same.
+/// stays the same. A few dozen samples (one per policy interval), so a plain array will do.
 struct QuietWindow: Sendable {
     private var samples: [(at: Timestamp, total: Int)] = []
-    private var first = 0  // samples before it have left the window
     private var sum = 0
     private var since: Timestamp?
     private var backends = 0
 
     mutating func reset() {
         samples.removeAll(keepingCapacity: true)
-        first = 0
         sum = 0
         since = nil
     }
@@ -186,15 +184,10 @@ struct QuietWindow: Sendable {
         if since == nil { since = now }
         samples.append((now, total))
         sum += total
-        while first < samples.count - 1, now - samples[first].at > span {
-            sum -= samples[first].total
-            first += 1
-        }
-        if first > 1024, first * 2 > samples.count {  // keeps a long hold time's memory bounded
-            samples.removeFirst(first)
-            first = 0
+        while samples.count > 1, now - samples[0].at > span {
+            sum -= samples.removeFirst().total
         }
         guard let since, now - since >= span else { return nil }
-        return Double(sum) / Double(samples.count - first)
+        return Double(sum) / Double(samples.count)
     }
 }
